@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The one test command (see README): installs what the tests need, then runs every test.
+# Results land as TRX files under TestResults/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests need. None yet; later stages add docker-registry and the wasm32-wasi toolchain.
+packages=()
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+rm -rf TestResults
+dotnet test Krustlet.sln --configuration Release \
+  --logger "trx;LogFilePrefix=results" --logger "console;verbosity=normal" \
+  --results-directory TestResults "$@"

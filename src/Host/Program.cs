@@ -1,0 +1,33 @@
+using System.CommandLine;
+using System.Reflection;
+
+namespace Krustlet.Host;
+
+/// <summary>The krustlet command line. Today: <c>version</c>; the node, standalone, replay and image verbs follow.</summary>
+public static class Program
+{
+    public static Task<int> Main(string[] args) => BuildCommand(Console.Out).Parse(args).InvokeAsync();
+
+    public static RootCommand BuildCommand(TextWriter output)
+    {
+        var version = new Command("version", "Print the agent and runtime versions.");
+        version.SetAction(_ =>
+        {
+            output.WriteLine($"krustlet {AgentVersion}");
+            output.WriteLine($"runtime wasmtime://{WasmtimeVersion}");
+            output.WriteLine($".NET {Environment.Version}");
+            return 0;
+        });
+
+        return new RootCommand("Krustlet: a Kubernetes node agent that runs WebAssembly (WASI) pods with Wasmtime.")
+        {
+            version,
+        };
+    }
+
+    public static string AgentVersion =>
+        typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public static string WasmtimeVersion =>
+        typeof(Wasmtime.Engine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
+}

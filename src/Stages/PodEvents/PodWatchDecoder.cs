@@ -1,0 +1,81 @@
+using System.Text.Json;
+using k8s;
+using k8s.Models;
+using Krustlet.Pipeline.Events;
+using Krustlet.Pipeline.Replay;
+
+namespace Krustlet.Stages.PodEvents;
+
+/// <summary>
+/// Turns pod watch events into pipeline events keyed by pod UID, the way the kubelet reads them:
+/// ADDED and MODIFIED are upserts, unless the pod carries a deletionTimestamp (graceful deletion has
+/// begun: stop it); DELETED is a deletion.
+/// </summary>
+public sealed class PodWatchDecoder : IWatchEventDecoder<V1Pod>
+{
+    public static PodWatchDecoder Instance { get; } = new();
+
+    /// <summary>Maps one decoded watch event to a pipeline event, or says why it cannot.</summary>
+    public static PipelineEvent<V1Pod>? ToEvent(string type, V1Pod pod, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        var uid = pod.Metadata?.Uid;
+        if (string.IsNullOrEmpty(uid))
+        {
+            error = $"{type} pod {Describe(pod)} has no metadata.uid";
+            return null;
+        }
+
+        if (string.IsNullOrEmpty(pod.Metadata!.Name))
+        {
+            error = $"{type} pod with uid {uid} has no metadata.name";
+            return null;
+        }
+
+        error = null;
+        return type switch
+        {
+            "ADDED" or "MODIFIED" when pod.Metadata.DeletionTimestamp is null => PipelineEvent<V1Pod>.Upsert(uid, pod),
+            "ADDED" or "MODIFIED" or "DELETED" => PipelineEvent<V1Pod>.Delete(uid, pod),
+            _ => Unknown(type, out error),
+        };
+    }
+
+    public PipelineEvent<V1Pod>? Decode(string type, JsonElement obj, out string? error)
+    {
+        V1Pod? pod;
+        try
+        {
+            pod = KubernetesJson.Deserialize<V1Pod>(obj.GetRawText());
+        }
+        catch (JsonException ex)
+        {
+            error = $"object is not a Pod: {ex.Message}";
+            return null;
+        }
+
+        if (pod is null)
+        {
+            error = "object is not a Pod";
+            return null;
+        }
+
+        if (pod.Kind is { } kind && kind != "Pod")
+        {
+            error = $"object is a {kind}, not a Pod";
+            return null;
+        }
+
+        return ToEvent(type, pod, out error);
+    }
+
+    /// <summary>"namespace/name" for messages.</summary>
+    public static string Describe(V1Pod pod) =>
+        $"{pod.Metadata?.NamespaceProperty ?? "default"}/{pod.Metadata?.Name ?? "<unnamed>"}";
+
+    private static PipelineEvent<V1Pod>? Unknown(string type, out string? error)
+    {
+        error = $"unknown watch event type \"{type}\"";
+        return null;
+    }
+}

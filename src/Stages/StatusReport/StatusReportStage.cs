@@ -1,0 +1,91 @@
+using k8s.Models;
+using Krustlet.Pipeline.Configuration;
+using Krustlet.Pipeline.Diagnostics;
+using Krustlet.Pipeline.Engine;
+using Krustlet.Pipeline.Events;
+using Krustlet.Pipeline.Queues;
+using Microsoft.Extensions.Logging;
+
+namespace Krustlet.Stages.StatusReport;
+
+/// <summary>
+/// The last stage: turns what happened to a pod into a <see cref="PodReport"/> and writes it.
+/// </summary>
+/// <remarks>
+/// Two inputs feed one keyed queue: results leaving the stage graph (<see cref="WriteAsync"/>) and
+/// updates from outside it (<see cref="PublishAsync"/>: a container exited, a backoff expired). The
+/// queue writes one report per pod at a time, in order, and coalesces a burst for one pod to its
+/// latest report; when it is full, both inputs wait, which holds the graph back (backpressure).
+/// A work item cancelled because its pod was deleted writes nothing: the deletion that follows it
+/// writes the pod's final report.
+/// </remarks>
+public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
+{
+    private readonly KeyedWorkQueue<PodReport> _queue;
+
+    public StatusReportStage(IPodReportWriter writer, StageOptions options, PipelineInstruments? instruments = null, ILogger? logger = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        _queue = new KeyedWorkQueue<PodReport>(
+            StageNames.StatusReport,
+            options,
+            (_, report, ct) => writer.WriteAsync(report, ct),
+            PodReport.Merge,
+            instruments,
+            logger,
+            time);
+    }
+
+    /// <summary>Reports waiting to be written.</summary>
+    public int Waiting => _queue.Waiting;
+
+    /// <summary>Takes a result from the stage graph.</summary>
+    public async ValueTask WriteAsync(WorkResult<V1Pod> result, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        if (ToReport(result) is { } report)
+        {
+            await _queue.EnqueueAsync(result.Key, report, cancellationToken);
+        }
+    }
+
+    /// <summary>Takes an update that did not come through the graph.</summary>
+    public ValueTask PublishAsync(PodReport report, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        return _queue.EnqueueAsync(report.Uid, report, cancellationToken);
+    }
+
+    /// <summary>Completes when every report taken so far has been written.</summary>
+    public Task WaitForIdleAsync(CancellationToken cancellationToken = default) => _queue.WaitForIdleAsync(cancellationToken);
+
+    /// <summary>Writes what is waiting, up to <paramref name="timeout"/>; returns the UIDs whose reports were not written.</summary>
+    public Task<IReadOnlyList<string>> StopAsync(TimeSpan timeout) => _queue.StopAsync(timeout);
+
+    public ValueTask DisposeAsync() => _queue.DisposeAsync();
+
+    /// <summary>The report for a graph result, or null when there is nothing to say (cancelled work).</summary>
+    public static PodReport? ToReport(WorkResult<V1Pod> result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        if (result.Status == WorkStatus.Cancelled)
+        {
+            return null;
+        }
+
+        var pod = result.Item.Value;
+        var kind = result.Kind == EventKind.Delete
+            ? PodReportKind.Deleted
+            : result.Status == WorkStatus.Failed ? PodReportKind.Failed : PodReportKind.Applied;
+        return new PodReport(
+            result.Key,
+            pod?.Metadata?.NamespaceProperty ?? "default",
+            pod?.Metadata?.Name ?? string.Empty,
+            kind,
+            PodReportOrigin.Pipeline,
+            result.Failure?.Reason,
+            result.Failure is { } failure ? $"{failure.Stage}: {failure.Message}" : null,
+            pod?.Metadata?.ResourceVersion,
+            result.CompletedAt);
+    }
+}
