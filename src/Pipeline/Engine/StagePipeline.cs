@@ -40,6 +40,7 @@ public sealed class StagePipeline<T> : IAsyncDisposable
     private readonly CancellationTokenSource _stopAccepting = new();
     private readonly CancellationTokenSource _hardStop = new();
     private readonly Lock _abandonLock = new();
+    private readonly Lock _stopLock = new();
     private readonly List<string> _abandoned = [];
     private Task<ShutdownReport>? _stopping;
     private int _drained;
@@ -155,9 +156,18 @@ public sealed class StagePipeline<T> : IAsyncDisposable
     /// </summary>
     public Task<ShutdownReport> StopAsync()
     {
-        lock (_abandonLock)
+        lock (_stopLock)
         {
-            return _stopping ??= StopCoreAsync();
+            if (_stopping is null)
+            {
+                // Close the gate before returning: no event submitted after this call becomes work.
+                var pending = _gate.Close();
+                AddAbandoned(pending);
+                PipelineLog.Stopping(_logger, _gate.InFlightCount, pending.Count);
+                _stopping = StopCoreAsync();
+            }
+
+            return _stopping;
         }
     }
 
@@ -175,9 +185,6 @@ public sealed class StagePipeline<T> : IAsyncDisposable
     private async Task<ShutdownReport> StopCoreAsync()
     {
         await Task.Yield();
-        var pending = _gate.Close();
-        PipelineLog.Stopping(_logger, _gate.InFlightCount, pending.Count);
-        AddAbandoned(pending);
 
         // Stop senders: the source loop, waiting SubmitAsync calls and the dispatch pumps.
         await _stopAccepting.CancelAsync();
