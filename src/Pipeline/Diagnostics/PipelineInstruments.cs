@@ -31,6 +31,9 @@ public sealed class PipelineInstruments : IDisposable
         _meter.CreateObservableGauge("krustlet.stage.queue_depth", ObserveQueues, "{item}", "Work items waiting in a stage's input queue.");
     }
 
+    /// <summary>The meter every instrument belongs to.</summary>
+    public Meter Meter => _meter;
+
     public Counter<long> Processed { get; }
 
     public Counter<long> Failed { get; }

@@ -104,6 +104,41 @@ public sealed class OrderingAndCoalescingTests
         }
     }
 
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Updates_arriving_while_a_pod_is_in_flight_run_once_with_the_latest_spec()
+    {
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var seen = new ConcurrentQueue<int>();
+        var stage = new DelegateStage<Spec>("Run", async (item, ct) =>
+        {
+            seen.Enqueue(item.Value!.Version);
+            if (item.Value.Version == 1)
+            {
+                entered.SetResult();
+                await release.Task.WaitAsync(ct);
+            }
+
+            return StageOutcome.Continue;
+        });
+        var sink = new RecordingSink<Spec>();
+        await using var pipeline = TestPipelines.Build([stage], sink, TestPipelines.Options(["Run"]));
+
+        await pipeline.SubmitAsync(PipelineEvent<Spec>.Upsert("p", new Spec(0, 1)), TestContext.CancellationToken);
+        await entered.Task.WaitAsync(TestContext.CancellationToken);
+        for (var v = 2; v <= 5; v++)
+        {
+            await pipeline.SubmitAsync(PipelineEvent<Spec>.Upsert("p", new Spec(0, v)), TestContext.CancellationToken);
+        }
+
+        release.SetResult();
+        await pipeline.WaitForIdleAsync(TestContext.CancellationToken);
+
+        CollectionAssert.AreEqual(new[] { 1, 5 }, seen.ToArray());
+        CollectionAssert.AreEqual(new[] { 1, 5 }, sink.For("p").Select(r => r.Item.Value!.Version).ToArray());
+    }
+
     private static void CheckAgainstScript(PodScript script, IReadOnlyList<WorkResult<Spec>> results)
     {
         var key = $"pod-{script.Pod}";

@@ -115,7 +115,7 @@ internal static class TestPipelines
             ShutdownTimeout = shutdownTimeout ?? TimeSpan.FromSeconds(30),
         };
 
-    public static StagePipeline<T> Build<T>(IEnumerable<IStage<T>> stages, IResultSink<T> sink, PipelineOptions options, TimeProvider? time = null, Diagnostics.PipelineInstruments? instruments = null)
+    public static StagePipeline<T> Build<T>(IEnumerable<IStage<T>> stages, IResultSink<T> sink, PipelineOptions options, TimeProvider? time = null, Krustlet.Pipeline.Diagnostics.PipelineInstruments? instruments = null)
     {
         var builder = new PipelineBuilder<T>().WithSink(Sink, sink);
         if (time is not null)
