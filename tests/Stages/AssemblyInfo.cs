@@ -1,0 +1,1 @@
+[assembly: Parallelize(Workers = 0, Scope = ExecutionScope.ClassLevel)]
