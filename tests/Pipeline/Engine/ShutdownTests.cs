@@ -25,7 +25,7 @@ public sealed class ShutdownTests
             return StageOutcome.Continue;
         });
         var sink = new RecordingSink<string>();
-        var pipeline = TestPipelines.Build([stage], sink, TestPipelines.Options(["Run"]));
+        var pipeline = TestPipelines.Build([stage], sink, TestPipelines.Options(["Run"], shutdownTimeout: TimeSpan.FromSeconds(30)));
 
         await pipeline.SubmitAsync(PipelineEvent<string>.Upsert("a", "v1"), TestContext.CancellationToken);
         await entered.Task.WaitAsync(TestContext.CancellationToken);

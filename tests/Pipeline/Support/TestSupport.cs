@@ -112,7 +112,9 @@ internal static class TestPipelines
     public static PipelineOptions Options(IEnumerable<string> stages, int parallelism = 4, int capacity = 16, TimeSpan? shutdownTimeout = null) =>
         new(stages.Append(Sink).ToDictionary(s => s, _ => new StageOptions(parallelism, capacity)))
         {
-            ShutdownTimeout = shutdownTimeout ?? TimeSpan.FromSeconds(30),
+            // Short, so that a failing test does not wait long for its pipeline to dispose.
+            ShutdownTimeout = shutdownTimeout ?? TimeSpan.FromSeconds(2),
+            CancellationGrace = TimeSpan.FromSeconds(1),
         };
 
     public static StagePipeline<T> Build<T>(IEnumerable<IStage<T>> stages, IResultSink<T> sink, PipelineOptions options, TimeProvider? time = null, Krustlet.Pipeline.Diagnostics.PipelineInstruments? instruments = null)
