@@ -48,13 +48,16 @@ public sealed class PipelineInstruments : IDisposable
 
     public Counter<long> BackpressureWaits { get; }
 
-    /// <summary>Registers a queue whose depth the queue-depth gauge reports.</summary>
-    public void TrackQueue(string stage, string path, Func<int> depth)
+    /// <summary>Registers a queue whose depth the queue-depth gauge reports, until the registration is disposed.</summary>
+    public IDisposable TrackQueue(string stage, string path, Func<int> depth)
     {
+        var entry = (stage, path, depth);
         lock (_lock)
         {
-            _queues.Add((stage, path, depth));
+            _queues.Add(entry);
         }
+
+        return new Registration(this, entry);
     }
 
     public void Dispose()
@@ -62,6 +65,27 @@ public sealed class PipelineInstruments : IDisposable
         if (_ownsMeter)
         {
             _meter.Dispose();
+        }
+    }
+
+    private void Untrack((string Stage, string Path, Func<int> Depth) entry)
+    {
+        lock (_lock)
+        {
+            _queues.Remove(entry);
+        }
+    }
+
+    private sealed class Registration(PipelineInstruments owner, (string Stage, string Path, Func<int> Depth) entry) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                owner.Untrack(entry);
+            }
         }
     }
 

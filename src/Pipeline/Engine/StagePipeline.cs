@@ -27,6 +27,7 @@ public sealed class StagePipeline<T> : IAsyncDisposable
     private readonly Action<WorkItem<T>, Activity>? _enrich;
 
     private readonly List<IDataflowBlock> _stageBlocks = [];
+    private readonly List<IDisposable> _queueGauges = [];
     private readonly ITargetBlock<WorkItem<T>> _applyHead;
     private readonly ITargetBlock<WorkItem<T>> _teardownHead;
     private readonly ActionBlock<WorkItem<T>> _exit;
@@ -72,7 +73,7 @@ public sealed class StagePipeline<T> : IAsyncDisposable
             BoundedCapacity = sinkOptions.Capacity,
             EnsureOrdered = false,
         });
-        _instruments.TrackQueue(sinkName, "exit", () => _exit.InputCount);
+        _queueGauges.Add(_instruments.TrackQueue(sinkName, "exit", () => _exit.InputCount));
 
         _applyHead = BuildPath(stages, teardown: false);
         _teardownHead = BuildPath([.. stages.Reverse()], teardown: true);
@@ -174,6 +175,11 @@ public sealed class StagePipeline<T> : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
+        foreach (var gauge in _queueGauges)
+        {
+            gauge.Dispose();
+        }
+
         _stopAccepting.Dispose();
         _hardStop.Dispose();
         if (_ownsInstruments)
@@ -312,14 +318,16 @@ public sealed class StagePipeline<T> : IAsyncDisposable
         }
     }
 
-    // An item that was admitted but never entered the graph: release the key and record what was lost.
+    // An item that was admitted but never entered the graph (its sender was cancelled, or the pipeline
+    // is stopping): release the key and record what was lost. An event that was waiting behind it still
+    // runs unless the pipeline is stopping, so a waiting deletion is never lost with it.
     private void Abandon(WorkItem<T> item)
     {
         AddAbandoned([item.Key]);
         var next = _gate.Complete(item);
         if (next is not null)
         {
-            Abandon(next);
+            Enqueue(next);
         }
     }
 
@@ -351,7 +359,7 @@ public sealed class StagePipeline<T> : IAsyncDisposable
                     EnsureOrdered = false,
                 });
             _stageBlocks.Add(block);
-            _instruments.TrackQueue(stage.Name, path, () => block.InputCount);
+            _queueGauges.Add(_instruments.TrackQueue(stage.Name, path, () => block.InputCount));
 
             if (previous is null)
             {

@@ -32,6 +32,7 @@ public sealed class KeyedWorkQueue<TValue> : IAsyncDisposable
     private readonly CancellationTokenSource _abort = new();
     private readonly Task[] _workers;
     private readonly TagList _tags;
+    private readonly IDisposable _queueGauge;
     private int _waiting;
     private bool _stopping;
     private TaskCompletionSource? _drained;
@@ -58,7 +59,7 @@ public sealed class KeyedWorkQueue<TValue> : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         _room = new SemaphoreSlim(options.Capacity, options.Capacity);
         _tags = new TagList { { KrustletTelemetry.StageTag, name } };
-        _instruments.TrackQueue(name, KrustletTelemetry.ApplyPath, () => Volatile.Read(ref _waiting));
+        _queueGauge = _instruments.TrackQueue(name, KrustletTelemetry.ApplyPath, () => Volatile.Read(ref _waiting));
         _workers = [.. Enumerable.Range(0, options.Parallelism).Select(_ => WorkAsync())];
     }
 
@@ -162,6 +163,7 @@ public sealed class KeyedWorkQueue<TValue> : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync(TimeSpan.Zero);
+        _queueGauge.Dispose();
         _abort.Dispose();
         _room.Dispose();
         if (_ownsInstruments)

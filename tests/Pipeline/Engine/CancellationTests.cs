@@ -103,4 +103,40 @@ public sealed class CancellationTests
         Assert.AreEqual(0, secondStageCalls, "an upsert cancelled by a deletion goes no further on the apply path");
         Assert.AreEqual(EventKind.Delete, results[1].Kind);
     }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_deletion_waiting_behind_an_abandoned_send_still_runs()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stage = new DelegateStage<string>("Run", async (item, ct) =>
+        {
+            entered.TrySetResult();
+            await release.Task;
+            return StageOutcome.Continue;
+        });
+        var sink = new RecordingSink<string>();
+        await using var pipeline = TestPipelines.Build([stage], sink, TestPipelines.Options(["Run"], parallelism: 1, capacity: 1));
+
+        await pipeline.SubmitAsync(PipelineEvent<string>.Upsert("a", "v1"), TestContext.CancellationToken);
+        await entered.Task.WaitAsync(TestContext.CancellationToken);
+
+        // The stage is full: b's send waits. Its sender gives up while b's deletion waits behind it.
+        using var giveUp = new CancellationTokenSource();
+        var sending = pipeline.SubmitAsync(PipelineEvent<string>.Upsert("b", "v1"), giveUp.Token).AsTask();
+        Assert.IsFalse(sending.IsCompleted);
+        await pipeline.SubmitAsync(PipelineEvent<string>.Delete("b"), TestContext.CancellationToken);
+        await giveUp.CancelAsync();
+        await Assert.ThrowsAsync<OperationCanceledException>(() => sending);
+
+        await sink.WaitForCountAsync(1, TestContext.CancellationToken);
+        var b = sink.For("b");
+        Assert.HasCount(1, b);
+        Assert.AreEqual(EventKind.Delete, b[0].Kind, "the deletion ran on the teardown path");
+
+        release.SetResult();
+        await pipeline.WaitForIdleAsync(TestContext.CancellationToken);
+        Assert.HasCount(1, sink.For("a"));
+    }
 }
