@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests need. None yet; later stages add docker-registry and the wasm32-wasi toolchain.
-packages=()
+# Debian packages the tests need:
+# - clang, lld, wasi-libc, libclang-rt-dev-wasm32: build the C test programs for wasm32-wasi at test time;
+# - wabt: wat2wasm turns the WebAssembly text fixtures into binaries.
+packages=(clang lld wasi-libc libclang-rt-dev-wasm32 wabt)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

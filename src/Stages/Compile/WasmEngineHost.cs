@@ -1,0 +1,80 @@
+using System.Globalization;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using Wasmtime;
+
+namespace Krustlet.Stages.Compile;
+
+/// <summary>Settings of the shared Wasmtime engine (configuration section <c>Wasm</c>).</summary>
+public sealed record WasmEngineOptions
+{
+    public const string SectionName = "Wasm";
+
+    /// <summary><c>Wasm:FuelEnabled</c>: meter every instruction; a container that runs out traps with OutOfFuel.</summary>
+    public bool FuelEnabled { get; init; }
+
+    /// <summary><c>Wasm:FuelPerContainer</c>: the fuel each container run starts with when fuel is enabled.</summary>
+    public ulong FuelPerContainer { get; init; } = 1_000_000_000_000;
+
+    /// <summary><c>Wasm:EpochTick</c>: how often the engine epoch advances; a kill or deadline takes effect within about one tick.</summary>
+    public TimeSpan EpochTick { get; init; } = TimeSpan.FromMilliseconds(10);
+}
+
+/// <summary>
+/// The one Wasmtime <see cref="Engine"/> of the agent, shared by compilation and every running container,
+/// and the timer that advances its epoch so running guests can be interrupted.
+/// </summary>
+public sealed class WasmEngineHost : IDisposable
+{
+    private readonly ITimer _ticker;
+
+    public WasmEngineHost(WasmEngineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.EpochTick <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "Wasm:EpochTick must be positive.");
+        }
+
+        Options = options;
+        using var config = new Config()
+            .WithEpochInterruption(true)
+            .WithFuelConsumption(options.FuelEnabled)
+            .WithOptimizationLevel(OptimizationLevel.Speed);
+        Engine = new Engine(config);
+        Fingerprint = ComputeFingerprint(options);
+
+        // The epoch must advance in real time whatever clock the rest of the agent uses.
+        _ticker = TimeProvider.System.CreateTimer(_ => Engine.IncrementEpoch(), null, options.EpochTick, options.EpochTick);
+    }
+
+    public Engine Engine { get; }
+
+    public WasmEngineOptions Options { get; }
+
+    /// <summary>The Wasmtime version the agent runs on, for example "50.0.1".</summary>
+    public static string WasmtimeVersion { get; } =
+        typeof(Engine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
+
+    /// <summary>
+    /// Identifies everything that makes a compiled artifact usable: the Wasmtime version, the engine
+    /// settings that change generated code, and the machine architecture. Part of every cache key.
+    /// </summary>
+    public string Fingerprint { get; }
+
+    public void Dispose()
+    {
+        _ticker.Dispose();
+        Engine.Dispose();
+    }
+
+    private static string ComputeFingerprint(WasmEngineOptions options)
+    {
+        var description = string.Create(
+            CultureInfo.InvariantCulture,
+            $"wasmtime={WasmtimeVersion};arch={RuntimeInformation.ProcessArchitecture};epoch=1;fuel={(options.FuelEnabled ? 1 : 0)};opt=speed");
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(description)))[..16];
+    }
+}
