@@ -1,0 +1,141 @@
+using System.Globalization;
+using Krustlet.Stages.Compile;
+using Wasmtime;
+using Wasmtime.Components;
+
+namespace Krustlet.Stages.Run;
+
+/// <summary>
+/// Runs one container to its end on the calling thread: a fresh store with the container's limits,
+/// WASI with its arguments, environment, mounts and log, then <c>_start</c> (core module) or
+/// <c>wasi:cli/run</c> (component). Blocks for as long as the guest runs; the executor pool gives
+/// every run a dedicated thread.
+/// </summary>
+public static class WasmContainerRunner
+{
+    private static readonly string[] RunInterfaceVersions = [.. Enumerable.Range(0, 10).Select(v => $"wasi:cli/run@0.2.{v}")];
+
+    public static ContainerExit Run(WasmEngineHost host, ContainerLaunch launch, ContainerControl control, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(launch);
+        ArgumentNullException.ThrowIfNull(control);
+        ArgumentNullException.ThrowIfNull(time);
+
+        var startedAt = time.GetUtcNow();
+        using var log = new CriLogWriter(launch.LogPath, launch.LogRotation, time);
+        try
+        {
+            using var store = new Store(host.Engine);
+            if (launch.MemoryLimitBytes is { } limit)
+            {
+                store.SetLimits(memorySize: limit);
+            }
+
+            if (host.Options.FuelEnabled)
+            {
+                store.Fuel = host.Options.FuelPerContainer;
+            }
+
+            var wasi = new WasiConfiguration()
+                .WithArgs(launch.Argv)
+                .WithEnvironmentVariables(launch.Env.Select(e => (e.Key, e.Value)))
+                .WithStandardOutputCallback(data => log.Write(LogStream.Stdout, data))
+                .WithStandardErrorCallback(data => log.Write(LogStream.Stderr, data));
+            foreach (var mount in launch.Mounts)
+            {
+                wasi.WithPreopenedDirectory(mount.HostPath, mount.GuestPath, !mount.ReadOnly);
+            }
+
+            store.SetWasiConfiguration(wasi);
+
+            // Check for a kill or a deadline at every epoch tick; throwing ends the guest.
+            store.SetEpochDeadline(1);
+            store.SetEpochDeadlineCallback(_ => control.ShouldStop(out var why) ? throw new ContainerKilledException(why) : 1UL);
+
+            var exitCode = launch.Artifact.Kind == WasmBinaryKind.Component
+                ? RunComponent(host, store, launch.Artifact.Component!)
+                : RunModule(host, store, launch.Artifact.Module!);
+            return Exited(exitCode, startedAt, time);
+        }
+        catch (WasmtimeException ex) when (FindKill(ex) is { } killed)
+        {
+            return new ContainerExit(ExitKind.Killed, ContainerExit.KilledExitCode, "Error", $"killed: {killed.Message}", startedAt, time.GetUtcNow());
+        }
+        catch (WasmtimeException ex) when (ex.ExitCode is { } code)
+        {
+            return Exited(code, startedAt, time);
+        }
+        catch (TrapException ex)
+        {
+            return new ContainerExit(ExitKind.Trapped, ContainerExit.TrapExitCode, "Error", $"wasm trap: {Describe(ex.Type)}: {FirstLine(ex.Message)}", startedAt, time.GetUtcNow());
+        }
+        catch (Exception ex) when (ex is WasmtimeException or ContainerStartException)
+        {
+            return new ContainerExit(ExitKind.FailedToStart, 128, "StartError", FirstLine(ex.Message), startedAt, time.GetUtcNow());
+        }
+    }
+
+    private static int RunModule(WasmEngineHost host, Store store, Module module)
+    {
+        using var linker = new Linker(host.Engine);
+        linker.DefineWasi();
+        var instance = linker.Instantiate(store, module);
+        var start = instance.GetAction("_start")
+            ?? throw new ContainerStartException("the module exports no _start function: it is not a WASI command");
+        start();
+        return 0;
+    }
+
+    private static int RunComponent(WasmEngineHost host, Store store, Component component)
+    {
+        using var linker = new ComponentLinker(host.Engine);
+        linker.AddWasiPreview2();
+        var instance = linker.Instantiate(store, component);
+        var run = RunInterfaceVersions.Select(v => instance.GetFunction(v, "run")).FirstOrDefault(f => f is not null)
+            ?? throw new ContainerStartException("the component exports no wasi:cli/run@0.2 interface");
+        var result = run.Call([]);
+        return result is { Kind: ComponentValueKind.Result, IsOk: false } ? 1 : 0;
+    }
+
+    private static ContainerExit Exited(int code, DateTimeOffset startedAt, TimeProvider time) =>
+        new(ExitKind.Exited, code, code == 0 ? "Completed" : "Error", null, startedAt, time.GetUtcNow());
+
+    private static ContainerKilledException? FindKill(Exception ex)
+    {
+        for (var e = ex.InnerException; e is not null; e = e.InnerException)
+        {
+            if (e is ContainerKilledException killed)
+            {
+                return killed;
+            }
+        }
+
+        return null;
+    }
+
+    private static string Describe(TrapCode code) => code switch
+    {
+        TrapCode.Unreachable => "unreachable",
+        TrapCode.StackOverflow => "stack overflow",
+        TrapCode.OutOfFuel => "out of fuel",
+        TrapCode.MemoryOutOfBounds => "out-of-bounds memory access",
+        TrapCode.IntegerDivisionByZero => "integer divide by zero",
+        TrapCode.IntegerOverflow => "integer overflow",
+        TrapCode.IndirectCallToNull => "indirect call to null",
+        TrapCode.BadSignature => "indirect call type mismatch",
+        TrapCode.TableOutOfBounds => "undefined element: out of bounds table access",
+        TrapCode.BadConversionToInteger => "invalid conversion to integer",
+        TrapCode.Interrupt => "interrupt",
+        _ => code.ToString().ToLower(CultureInfo.InvariantCulture),
+    };
+
+    private static string FirstLine(string message) =>
+        message.Split('\n', 2, StringSplitOptions.TrimEntries)[0];
+}
+
+/// <summary>Thrown from the epoch callback to end a guest the agent is stopping.</summary>
+internal sealed class ContainerKilledException(string reason) : Exception(reason);
+
+/// <summary>The container cannot start: no entry point.</summary>
+internal sealed class ContainerStartException(string message) : Exception(message);

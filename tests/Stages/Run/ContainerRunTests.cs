@@ -1,0 +1,218 @@
+using Krustlet.Stages.Compile;
+using Krustlet.Stages.Run;
+using Krustlet.Stages.Tests.Support;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Krustlet.Stages.Tests.Run;
+
+/// <summary>Real modules run through the executor pool; each outcome becomes the container exit a kubelet would report.</summary>
+[TestClass]
+public sealed class ContainerRunTests
+{
+    private static readonly WasmEngineHost Host = new(new WasmEngineOptions());
+    private static readonly WasmEngineHost FuelHost = new(new WasmEngineOptions { FuelEnabled = true, FuelPerContainer = 100_000 });
+
+    private string _root = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestInitialize]
+    public void CreateRoot() => _root = Directory.CreateTempSubdirectory("krustlet-run-").FullName;
+
+    [TestCleanup]
+    public void RemoveRoot() => Directory.Delete(_root, recursive: true);
+
+    private async Task<CompiledArtifact> Compile(string path, WasmEngineHost? host = null) =>
+        await new CompileCache(host ?? Host, Path.Combine(_root, "cache")).GetAsync(WasmFixtures.Digest(path), path, TestContext.CancellationToken);
+
+    private ContainerLaunch Launch(CompiledArtifact artifact, string[]? argv = null, (string, string)[]? env = null, Mount[]? mounts = null, long? memory = null) => new(
+        "main",
+        artifact,
+        argv ?? ["main"],
+        [.. (env ?? []).Select(e => new KeyValuePair<string, string>(e.Item1, e.Item2))],
+        mounts ?? [],
+        memory,
+        Path.Combine(_root, "logs", "main", "0.log"),
+        LogRotationOptions.Default);
+
+    private async Task<(ContainerExit Exit, string[] Log)> Run(ContainerLaunch launch, WasmEngineHost? host = null, ContainerControl? control = null, TimeProvider? time = null)
+    {
+        using var pool = new ExecutorPool(host ?? Host, 4, time);
+        var exit = await pool.RunAsync(launch, control ?? new ContainerControl(time ?? TimeProvider.System), TestContext.CancellationToken);
+        Assert.AreEqual(0, pool.Running, "the slot is free once the run is reported");
+        return (exit, File.ReadAllLines(launch.LogPath));
+    }
+
+    private static string[] Lines(string[] log, string stream) =>
+        [.. log.Select(l => l.Split(' ', 4)).Where(p => p[1] == stream).Select(p => p[3])];
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Hello_world_gets_its_args_and_env_and_logs_in_the_CRI_format()
+    {
+        var artifact = await Compile(WasmFixtures.C("hello"));
+
+        var (exit, log) = await Run(Launch(artifact, argv: ["hello.wasm", "one", "two words"], env: [("GREETING", "hi there")]));
+
+        Assert.AreEqual(ExitKind.Exited, exit.Kind);
+        Assert.AreEqual(0, exit.ExitCode);
+        Assert.AreEqual("Completed", exit.Reason);
+        Assert.IsTrue(exit.FinishedAt >= exit.StartedAt);
+        CollectionAssert.AreEqual(
+            new[] { "hello from wasm", "argv[0]=hello.wasm", "argv[1]=one", "argv[2]=two words", "GREETING=hi there" },
+            Lines(log, "stdout"));
+        CollectionAssert.AreEqual(new[] { "a line on stderr" }, Lines(log, "stderr"));
+        foreach (var line in log)
+        {
+            var parts = line.Split(' ', 4);
+            Assert.IsTrue(DateTimeOffset.TryParse(parts[0], out _), line);
+            Assert.AreEqual(30, parts[0].Length, "RFC 3339 with nanoseconds: " + parts[0]);
+            Assert.AreEqual("F", parts[2]);
+        }
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    [DataRow(0, "Completed")]
+    [DataRow(1, "Error")]
+    [DataRow(42, "Error")]
+    public async Task Proc_exit_gives_the_exit_code(int code, string reason)
+    {
+        var (exit, _) = await Run(Launch(await Compile(WasmFixtures.Wat(Wat.Exit(code)))));
+
+        Assert.AreEqual(ExitKind.Exited, exit.Kind);
+        Assert.AreEqual(code, exit.ExitCode);
+        Assert.AreEqual(reason, exit.Reason);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Returning_from_start_is_exit_code_zero()
+    {
+        var (exit, _) = await Run(Launch(await Compile(WasmFixtures.Wat(Wat.Returns))));
+
+        Assert.AreEqual(0, exit.ExitCode);
+        Assert.AreEqual("Completed", exit.Reason);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    [DataRow("unreachable", "wasm trap: unreachable")]
+    [DataRow("stack-overflow", "wasm trap: stack overflow")]
+    [DataRow("divide-by-zero", "wasm trap: integer divide by zero")]
+    [DataRow("out-of-bounds", "wasm trap: out-of-bounds memory access")]
+    [DataRow("null-call", "wasm trap: ")]
+    public async Task A_trap_is_an_error_naming_the_trap_and_output_before_it_is_kept(string kind, string message)
+    {
+        var wat = kind switch
+        {
+            "unreachable" => Wat.Unreachable,
+            "stack-overflow" => Wat.StackOverflow,
+            "divide-by-zero" => Wat.DivideByZero,
+            "out-of-bounds" => Wat.OutOfBounds,
+            _ => Wat.NullCall,
+        };
+
+        var (exit, log) = await Run(Launch(await Compile(WasmFixtures.Wat(wat))));
+
+        Assert.AreEqual(ExitKind.Trapped, exit.Kind);
+        Assert.AreEqual(ContainerExit.TrapExitCode, exit.ExitCode);
+        Assert.AreEqual("Error", exit.Reason);
+        StringAssert.StartsWith(exit.Message, message);
+        CollectionAssert.AreEqual(new[] { "before the trap" }, Lines(log, "stdout"));
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Running_out_of_fuel_is_a_trap()
+    {
+        var (exit, _) = await Run(Launch(await Compile(WasmFixtures.Wat(Wat.InfiniteLoop), FuelHost)), FuelHost);
+
+        Assert.AreEqual(ExitKind.Trapped, exit.Kind);
+        StringAssert.StartsWith(exit.Message, "wasm trap: out of fuel");
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task An_infinite_loop_is_killed_when_the_pod_is_stopped_and_frees_its_thread_and_slot()
+    {
+        using var pool = new ExecutorPool(Host, 1);
+        var control = new ContainerControl(TimeProvider.System);
+        var launch = Launch(await Compile(WasmFixtures.Wat(Wat.InfiniteLoop)));
+
+        var running = pool.RunAsync(launch, control, TestContext.CancellationToken);
+        Assert.AreEqual(1, pool.LiveThreads);
+        control.Kill("the pod is being deleted");
+        var exit = await running;
+
+        Assert.AreEqual(ExitKind.Killed, exit.Kind);
+        Assert.AreEqual(ContainerExit.KilledExitCode, exit.ExitCode);
+        Assert.AreEqual("killed: the pod is being deleted", exit.Message);
+        Assert.AreEqual(0, pool.Running);
+        Assert.AreEqual(0, pool.LiveThreads);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task An_infinite_loop_is_killed_at_its_deadline()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-26T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var control = new ContainerControl(time, deadline: time.GetUtcNow().AddSeconds(30));
+        var launch = Launch(await Compile(WasmFixtures.Wat(Wat.InfiniteLoop)));
+        using var pool = new ExecutorPool(Host, 1, time);
+
+        var running = pool.RunAsync(launch, control, TestContext.CancellationToken);
+        time.Advance(TimeSpan.FromSeconds(30));
+        var exit = await running;
+
+        Assert.AreEqual(ExitKind.Killed, exit.Kind);
+        StringAssert.StartsWith(exit.Message, "killed: DeadlineExceeded");
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_memory_limit_makes_growth_fail_instead_of_taking_the_node()
+    {
+        var artifact = await Compile(WasmFixtures.C("memory_bomb"));
+
+        var (exit, log) = await Run(Launch(artifact, memory: 16 * 1024 * 1024));
+
+        Assert.AreEqual(3, exit.ExitCode, string.Join('\n', log));
+        var line = Lines(log, "stdout").Single();
+        StringAssert.StartsWith(line, "allocation refused after ");
+        var mib = int.Parse(line.Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.IsTrue(mib is > 0 and < 16, line);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Mounts_are_readable_and_a_read_only_mount_refuses_writes()
+    {
+        var config = Directory.CreateDirectory(Path.Combine(_root, "config")).FullName;
+        var data = Directory.CreateDirectory(Path.Combine(_root, "data")).FullName;
+        File.WriteAllText(Path.Combine(config, "message"), "from a volume\n");
+        var artifact = await Compile(WasmFixtures.C("files"));
+
+        var (readOnly, roLog) = await Run(Launch(artifact, mounts: [new Mount(config, "/config", true), new Mount(data, "/data", true)]));
+        Assert.AreEqual(2, readOnly.ExitCode, string.Join('\n', roLog));
+        CollectionAssert.Contains(Lines(roLog, "stdout"), "read: from a volume");
+        Assert.IsFalse(File.Exists(Path.Combine(data, "out.txt")));
+
+        var (writable, _) = await Run(Launch(artifact, mounts: [new Mount(config, "/config", true), new Mount(data, "/data", false)]) with { LogPath = Path.Combine(_root, "logs", "main", "1.log") });
+        Assert.AreEqual(0, writable.ExitCode);
+        Assert.AreEqual("written by wasm\n", File.ReadAllText(Path.Combine(data, "out.txt")));
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    [DataRow("no-start", "the module exports no _start function: it is not a WASI command")]
+    [DataRow("unknown-import", "unknown import")]
+    public async Task A_module_that_cannot_start_says_why(string kind, string message)
+    {
+        var (exit, _) = await Run(Launch(await Compile(WasmFixtures.Wat(kind == "no-start" ? Wat.NoStart : Wat.UnknownImport))));
+
+        Assert.AreEqual(ExitKind.FailedToStart, exit.Kind);
+        Assert.AreEqual("StartError", exit.Reason);
+        StringAssert.Contains(exit.Message, message);
+    }
+}
