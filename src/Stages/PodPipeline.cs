@@ -38,12 +38,14 @@ public sealed class PodPipeline : IAsyncDisposable
     public const string PodUidTag = "k8s.pod.uid";
 
     private readonly PipelineOptions _options;
+    private readonly Run.RunStage? _run;
 
-    private PodPipeline(StagePipeline<V1Pod> graph, StatusReportStage status, PipelineOptions options)
+    private PodPipeline(StagePipeline<V1Pod> graph, StatusReportStage status, PipelineOptions options, Run.RunStage? run)
     {
         Graph = graph;
         Status = status;
         _options = options;
+        _run = run;
     }
 
     public StagePipeline<V1Pod> Graph { get; }
@@ -68,6 +70,14 @@ public sealed class PodPipeline : IAsyncDisposable
         loggerFactory ??= NullLoggerFactory.Instance;
         time ??= TimeProvider.System;
         var status = new StatusReportStage(writer, options.For(StageNames.StatusReport), instruments, loggerFactory.CreateLogger<StatusReportStage>(), time);
+
+        // The run stage reports container changes outside the graph, and the status stage reads its
+        // current view of a pod whenever it writes a report.
+        if (stages.Run is Run.RunStage run)
+        {
+            run.ReportTo(status.PublishAsync);
+            status.UseRuntime(run);
+        }
         var builder = new PipelineBuilder<V1Pod>()
             .WithSink(StageNames.StatusReport, status)
             .WithLogger(loggerFactory.CreateLogger<PodPipeline>())
@@ -83,7 +93,7 @@ public sealed class PodPipeline : IAsyncDisposable
             builder.AddStage(stage);
         }
 
-        return new PodPipeline(builder.Build(options), status, options);
+        return new PodPipeline(builder.Build(options), status, options, stages.Run as Run.RunStage);
     }
 
     /// <inheritdoc cref="StagePipeline{T}.RunAsync"/>
@@ -96,10 +106,18 @@ public sealed class PodPipeline : IAsyncDisposable
         await Status.WaitForIdleAsync(cancellationToken);
     }
 
-    /// <summary>Stops the graph (draining, then cancelling at the deadline), then writes the reports that are left.</summary>
+    /// <summary>
+    /// Stops the graph (draining, then cancelling at the deadline), stops the pods' running containers,
+    /// then writes the reports that are left.
+    /// </summary>
     public async Task<PodPipelineShutdown> StopAsync()
     {
         var graph = await Graph.StopAsync();
+        if (_run is not null)
+        {
+            await _run.StopAllAsync("the agent is shutting down", _options.ShutdownTimeout);
+        }
+
         var unwritten = await Status.StopAsync(_options.ShutdownTimeout);
         return new PodPipelineShutdown(graph, unwritten);
     }

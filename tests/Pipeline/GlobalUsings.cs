@@ -1,1 +1,2 @@
 global using Krustlet.Pipeline.Tests.Support;
+global using Krustlet.Tests.Shared;

@@ -1,3 +1,5 @@
+using Krustlet.Stages.Run;
+
 namespace Krustlet.Stages.StatusReport;
 
 /// <summary>What a report says happened to a pod.</summary>
@@ -27,8 +29,9 @@ public enum PodReportOrigin
 }
 
 /// <summary>
-/// One status report for one pod: what the status stage writes. Issue-by-issue this grows into the
-/// full PodStatus the kubelet writes; today it carries the outcome, reason and message.
+/// One status report for one pod: what the status stage writes. It carries the pipeline's outcome
+/// (reason and message) and, once the pod runs, its phase and container statuses (<see cref="Runtime"/>),
+/// from which the Kubernetes integration computes the PodStatus.
 /// </summary>
 public sealed record PodReport(
     string Uid,
@@ -39,7 +42,8 @@ public sealed record PodReport(
     string? Reason,
     string? Message,
     string? ResourceVersion,
-    DateTimeOffset At)
+    DateTimeOffset At,
+    PodRuntimeStatus? Runtime = null)
 {
     /// <summary>True for the last report a pod gets.</summary>
     public bool IsFinal => Kind == PodReportKind.Deleted;
@@ -54,6 +58,13 @@ public sealed record PodReport(
         ArgumentNullException.ThrowIfNull(newer);
         return waiting.IsFinal && newer.Origin == PodReportOrigin.Runtime ? waiting : newer;
     }
+}
+
+/// <summary>The run stage's view of running pods, read when a report is written so it is never stale.</summary>
+public interface IPodRuntimeSource
+{
+    /// <summary>The pod's current runtime status, or null when no worker runs it.</summary>
+    PodRuntimeStatus? Current(string uid);
 }
 
 /// <summary>Where reports go: the API server's pods/status in a cluster, memory in replays and tests.</summary>

@@ -23,18 +23,26 @@ public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
 {
     private readonly KeyedWorkQueue<PodReport> _queue;
 
+    private IPodRuntimeSource? _runtime;
+
     public StatusReportStage(IPodReportWriter writer, StageOptions options, PipelineInstruments? instruments = null, ILogger? logger = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(writer);
         _queue = new KeyedWorkQueue<PodReport>(
             StageNames.StatusReport,
             options,
-            (_, report, ct) => writer.WriteAsync(report, ct),
+            (key, report, ct) => writer.WriteAsync(Refresh(key, report), ct),
             PodReport.Merge,
             instruments,
             logger,
             time);
     }
+
+    /// <summary>
+    /// Reads pods' runtime status from <paramref name="runtime"/> when a report is written, so a report
+    /// that waited in the queue still carries the containers' latest states.
+    /// </summary>
+    public void UseRuntime(IPodRuntimeSource runtime) => _runtime = runtime ?? throw new ArgumentNullException(nameof(runtime));
 
     /// <summary>Reports waiting to be written.</summary>
     public int Waiting => _queue.Waiting;
@@ -63,6 +71,9 @@ public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
     public Task<IReadOnlyList<string>> StopAsync(TimeSpan timeout) => _queue.StopAsync(timeout);
 
     public ValueTask DisposeAsync() => _queue.DisposeAsync();
+
+    private PodReport Refresh(string uid, PodReport report) =>
+        !report.IsFinal && _runtime?.Current(uid) is { } current ? report with { Runtime = current } : report;
 
     /// <summary>The report for a graph result, or null when there is nothing to say (cancelled work).</summary>
     public static PodReport? ToReport(WorkResult<V1Pod> result)

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using Krustlet.Pipeline.Configuration;
 using Krustlet.Pipeline.Engine;
-using Microsoft.Extensions.Time.Testing;
 
 namespace Krustlet.Pipeline.Tests.Support;
 
@@ -70,38 +69,6 @@ internal sealed class RecordingSink<T> : IResultSink<T>
             _waiters.Add((count, done));
             return done.Task.WaitAsync(cancellationToken);
         }
-    }
-}
-
-/// <summary>A fake clock that tells the test when a timer has been created, so it can advance past it.</summary>
-internal sealed class SignallingTimeProvider : FakeTimeProvider
-{
-    private readonly Lock _lock = new();
-    private TaskCompletionSource _timerCreated = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public Task NextTimer
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _timerCreated.Task;
-            }
-        }
-    }
-
-    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
-    {
-        var timer = base.CreateTimer(callback, state, dueTime, period);
-        TaskCompletionSource created;
-        lock (_lock)
-        {
-            created = _timerCreated;
-            _timerCreated = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        created.TrySetResult();
-        return timer;
     }
 }
 

@@ -1,6 +1,5 @@
 using System.Text;
 using Krustlet.Stages.Compile;
-using Krustlet.Stages.Tests.Support;
 using Wasmtime;
 
 namespace Krustlet.Stages.Tests.Compile;

@@ -1,6 +1,5 @@
 using Krustlet.Stages.Compile;
 using Krustlet.Stages.Run;
-using Krustlet.Stages.Tests.Support;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Krustlet.Stages.Tests.Run;

@@ -1,6 +1,5 @@
 using Krustlet.Stages.Compile;
 using Krustlet.Stages.Run;
-using Krustlet.Stages.Tests.Support;
 
 namespace Krustlet.Stages.Tests.Run;
 

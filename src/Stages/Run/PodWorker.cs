@@ -1,0 +1,324 @@
+using System.Globalization;
+using k8s.Models;
+using Krustlet.Stages.Compile;
+using Krustlet.Stages.ImagePull;
+using Krustlet.Stages.VolumeSetup;
+using Microsoft.Extensions.Logging;
+
+namespace Krustlet.Stages.Run;
+
+/// <summary>
+/// Runs one pod's containers for as long as the pod lives: init containers one after another, then the
+/// app containers together, each restarted per the pod's restartPolicy with CrashLoopBackOff, and
+/// publishes the pod's phase and container statuses at every change.
+/// </summary>
+internal sealed partial class PodWorker : IDisposable
+{
+    private readonly V1Pod _pod;
+    private readonly string _uid;
+    private readonly string _restartPolicy;
+    private readonly ExecutorPool _pool;
+    private readonly RunOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Func<PodRuntimeStatus, ValueTask> _publish;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _lock = new();
+    private readonly ContainerRun[] _init;
+    private readonly ContainerRun[] _apps;
+    private readonly DateTimeOffset _startTime;
+    private readonly DateTimeOffset? _deadline;
+    private (string Reason, string Message)? _failure;
+    private Task _running = Task.CompletedTask;
+
+    public PodWorker(V1Pod pod, CompiledModules compiled, PulledImages pulled, PreparedContainers? prepared, ExecutorPool pool, RunOptions options, TimeProvider time, Func<PodRuntimeStatus, ValueTask> publish, ILogger logger)
+    {
+        _pod = pod;
+        _uid = pod.Metadata.Uid;
+        _restartPolicy = pod.Spec.RestartPolicy ?? "Always";
+        _pool = pool;
+        _options = options;
+        _time = time;
+        _publish = publish;
+        _logger = logger;
+        _startTime = time.GetUtcNow();
+        _deadline = pod.Spec.ActiveDeadlineSeconds is { } seconds ? _startTime.AddSeconds(seconds) : null;
+
+        ContainerRun Prepare(V1Container container)
+        {
+            var image = pulled.ByContainer[container.Name];
+            var env = prepared?.ByContainer.GetValueOrDefault(container.Name);
+            return new ContainerRun(container, image, compiled.ByContainer[container.Name], env, new RestartBackoff(options.Backoff));
+        }
+
+        _init = [.. (pod.Spec.InitContainers ?? []).Select(Prepare)];
+        _apps = [.. pod.Spec.Containers.Select(Prepare)];
+        if (_init.Length > 0)
+        {
+            foreach (var app in _apps)
+            {
+                app.State = new WaitingState("PodInitializing", null);
+            }
+        }
+    }
+
+    public string Uid => _uid;
+
+    public void Start() => _running = Task.Run(RunAsync);
+
+    /// <summary>Kills every container now (a guest cannot receive SIGTERM) and waits for the runs to end, up to <paramref name="grace"/>.</summary>
+    public async Task<bool> StopAsync(string reason, TimeSpan grace)
+    {
+        lock (_lock)
+        {
+            _stop.Cancel();
+            foreach (var run in _apps.Concat(_init))
+            {
+                run.Control?.Kill(reason);
+            }
+        }
+
+        try
+        {
+            await _running.WaitAsync(grace, _time);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            Log.StopTimedOut(_logger, _uid, grace);
+            return false;
+        }
+    }
+
+    public void Dispose() => _stop.Dispose();
+
+    public PodRuntimeStatus Snapshot()
+    {
+        lock (_lock)
+        {
+            var (phase, reason, message) = Phase();
+            return new PodRuntimeStatus(phase, reason, message, _startTime, [.. _init.Select(r => r.Status(_uid))], [.. _apps.Select(r => r.Status(_uid))]);
+        }
+    }
+
+    private (PodPhase Phase, string? Reason, string? Message) Phase()
+    {
+        if (_failure is { } failure)
+        {
+            return (PodPhase.Failed, failure.Reason, failure.Message);
+        }
+
+        if (_init.Any(r => r.State is not TerminatedState { ExitCode: 0 }))
+        {
+            return (_init.Any(r => r.State is TerminatedState) && _restartPolicy == "Never") ? (PodPhase.Failed, null, null) : (PodPhase.Pending, null, null);
+        }
+
+        if (_apps.All(r => r.State is TerminatedState))
+        {
+            return _apps.All(r => r.State is TerminatedState { ExitCode: 0 }) ? (PodPhase.Succeeded, null, null) : (PodPhase.Failed, null, null);
+        }
+
+        return _apps.Any(r => r.State is RunningState || r.LastState is not null) ? (PodPhase.Running, null, null) : (PodPhase.Pending, null, null);
+    }
+
+    private async Task RunAsync()
+    {
+        try
+        {
+            await PublishAsync();
+            foreach (var init in _init)
+            {
+                if (!await RunUntilDoneAsync(init, restartOnSuccess: false))
+                {
+                    return;
+                }
+            }
+
+            await Task.WhenAll(_apps.Select(app => RunUntilDoneAsync(app, restartOnSuccess: _restartPolicy == "Always")));
+        }
+#pragma warning disable CA1031 // A pod's worker must never take the agent down; its failure is the pod's.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.WorkerFailed(_logger, _uid, ex);
+            lock (_lock)
+            {
+                _failure ??= ("InternalError", ex.Message);
+            }
+
+            await PublishAsync();
+        }
+    }
+
+    /// <summary>Runs a container until it is done for good. False when the pod cannot go on (failed, stopped).</summary>
+    private async Task<bool> RunUntilDoneAsync(ContainerRun run, bool restartOnSuccess)
+    {
+        while (true)
+        {
+            var exit = await RunOnceAsync(run);
+            if (exit is null)
+            {
+                return false;
+            }
+
+            bool restart;
+            lock (_lock)
+            {
+                var stopping = _stop.IsCancellationRequested;
+                if (run.Control?.KillReason is { } why && why.StartsWith("DeadlineExceeded", StringComparison.Ordinal))
+                {
+                    _failure ??= ("DeadlineExceeded", "Pod was active on the node longer than the specified deadline");
+                    _stop.Cancel();
+                    foreach (var other in _apps.Concat(_init))
+                    {
+                        other.Control?.Kill(why);
+                    }
+
+                    stopping = true;
+                }
+
+                restart = !stopping && _restartPolicy != "Never" && (!exit.Succeeded || restartOnSuccess);
+                var terminated = TerminatedState.From(exit, run.ContainerId);
+                run.Control = null;
+                if (restart)
+                {
+                    var delay = run.Backoff.Next(exit.FinishedAt - exit.StartedAt);
+                    run.LastState = terminated;
+                    run.State = new WaitingState("CrashLoopBackOff", string.Create(CultureInfo.InvariantCulture, $"back-off {delay.TotalSeconds:0.###}s restarting failed container={run.Name} pod={_pod.Metadata.Name}_{_pod.Metadata.NamespaceProperty ?? "default"}({_uid})"));
+                    run.NextDelay = delay;
+                }
+                else
+                {
+                    run.State = terminated;
+                }
+            }
+
+            await PublishAsync();
+            if (!restart)
+            {
+                return exit.Succeeded && !_stop.IsCancellationRequested;
+            }
+
+            try
+            {
+                await Task.Delay(run.NextDelay, _time, _stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+
+            lock (_lock)
+            {
+                run.RestartCount++;
+            }
+        }
+    }
+
+    private async Task<ContainerExit?> RunOnceAsync(ContainerRun run)
+    {
+        ContainerControl control;
+        lock (_lock)
+        {
+            if (_stop.IsCancellationRequested)
+            {
+                return null;
+            }
+
+            control = new ContainerControl(_time, _deadline);
+            run.Control = control;
+            run.ContainerId = $"wasm://{_uid}/{run.Name}/{run.RestartCount}";
+            run.State = new RunningState(_time.GetUtcNow());
+        }
+
+        await PublishAsync();
+        var launch = new ContainerLaunch(
+            run.Name,
+            run.Artifact,
+            ContainerCommand.Argv(run.Spec, run.Image.Defaults, run.Image.ModuleName),
+            run.Prepared?.Env ?? ImageEnvironment(run.Image.Defaults),
+            run.Prepared?.Mounts ?? [],
+            MemoryLimit(run.Spec),
+            LogPath(run.Name, run.RestartCount),
+            _options.LogRotation);
+        try
+        {
+            return await _pool.RunAsync(launch, control, _stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped while waiting for an executor slot: it never ran.
+            lock (_lock)
+            {
+                run.State = new WaitingState("ContainerCreating", null);
+                run.Control = null;
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary><c>&lt;log root&gt;/&lt;namespace&gt;_&lt;name&gt;_&lt;uid&gt;/&lt;container&gt;/&lt;restart&gt;.log</c>, as the kubelet lays out /var/log/pods.</summary>
+    public string LogPath(string container, int restart) => Path.Combine(
+        _options.LogRoot,
+        $"{_pod.Metadata.NamespaceProperty ?? "default"}_{_pod.Metadata.Name}_{_uid}",
+        container,
+        string.Create(CultureInfo.InvariantCulture, $"{restart}.log"));
+
+    private static long? MemoryLimit(V1Container container) =>
+        container.Resources?.Limits is { } limits && limits.TryGetValue("memory", out var memory) ? memory.ToInt64() : null;
+
+    private static IReadOnlyList<KeyValuePair<string, string>> ImageEnvironment(ImageDefaults defaults) =>
+        [.. defaults.Env.Select(e => e.Split('=', 2)).Select(p => new KeyValuePair<string, string>(p[0], p.Length > 1 ? p[1] : string.Empty))];
+
+    private async ValueTask PublishAsync()
+    {
+        try
+        {
+            await _publish(Snapshot());
+        }
+        catch (InvalidOperationException)
+        {
+            // The status stage has stopped (agent shutdown); the next start reports afresh.
+        }
+    }
+
+    private sealed class ContainerRun(V1Container spec, PulledImage image, CompiledArtifact artifact, PreparedContainer? prepared, RestartBackoff backoff)
+    {
+        public V1Container Spec { get; } = spec;
+
+        public string Name => Spec.Name;
+
+        public PulledImage Image { get; } = image;
+
+        public CompiledArtifact Artifact { get; } = artifact;
+
+        public PreparedContainer? Prepared { get; } = prepared;
+
+        public RestartBackoff Backoff { get; } = backoff;
+
+        public ContainerState State { get; set; } = new WaitingState("ContainerCreating", null);
+
+        public TerminatedState? LastState { get; set; }
+
+        public int RestartCount { get; set; }
+
+        public string? ContainerId { get; set; }
+
+        public ContainerControl? Control { get; set; }
+
+        public TimeSpan NextDelay { get; set; }
+
+        public ContainerStatusSnapshot Status(string uid) =>
+            new(Name, State, LastState, RestartCount, Image.Image, Image.Digest, ContainerId ?? $"wasm://{uid}/{Name}/{RestartCount}");
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(2100, LogLevel.Error, "The worker of pod {Uid} failed")]
+        public static partial void WorkerFailed(ILogger logger, string uid, Exception exception);
+
+        [LoggerMessage(2101, LogLevel.Warning, "Pod {Uid} did not stop within {Grace}; its threads end when their guests return to the host")]
+        public static partial void StopTimedOut(ILogger logger, string uid, TimeSpan grace);
+    }
+}

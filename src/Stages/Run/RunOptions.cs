@@ -1,0 +1,35 @@
+namespace Krustlet.Stages.Run;
+
+/// <summary>CrashLoopBackOff timing, as the kubelet's: 10 s doubling to 300 s, reset after 10 minutes of clean running.</summary>
+public sealed record RestartBackoffOptions
+{
+    public TimeSpan Initial { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan Max { get; init; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>A run at least this long resets the delay to <see cref="Initial"/>.</summary>
+    public TimeSpan ResetAfter { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>The run stage's settings.</summary>
+public sealed record RunOptions(string LogRoot)
+{
+    public LogRotationOptions LogRotation { get; init; } = LogRotationOptions.Default;
+
+    public RestartBackoffOptions Backoff { get; init; } = new();
+}
+
+/// <summary>The delay before a container's next restart.</summary>
+public sealed class RestartBackoff(RestartBackoffOptions options)
+{
+    private TimeSpan? _current;
+
+    /// <summary>The delay before the next restart, given how long the run that just ended lasted.</summary>
+    public TimeSpan Next(TimeSpan lastRun)
+    {
+        _current = _current is not { } current || lastRun >= options.ResetAfter
+            ? options.Initial
+            : TimeSpan.FromTicks(Math.Min(current.Ticks * 2, options.Max.Ticks));
+        return _current.Value;
+    }
+}

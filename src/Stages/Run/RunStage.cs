@@ -1,0 +1,109 @@
+using System.Collections.Concurrent;
+using k8s.Models;
+using Krustlet.Pipeline.Engine;
+using Krustlet.Stages.Compile;
+using Krustlet.Stages.ImagePull;
+using Krustlet.Stages.StatusReport;
+using Krustlet.Stages.VolumeSetup;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Krustlet.Stages.Run;
+
+/// <summary>
+/// Starts a pod's containers on the executor pool and keeps them running per restartPolicy; on
+/// teardown, stops them. Reads <see cref="CompiledModules"/>, <see cref="PulledImages"/> and, when the
+/// volume stage gave it, <see cref="PreparedContainers"/>. Container state changes reach the status
+/// stage as runtime reports, outside the graph.
+/// </summary>
+public sealed class RunStage : IStage<V1Pod>, IPodRuntimeSource
+{
+    private readonly ExecutorPool _pool;
+    private readonly RunOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, PodWorker> _workers = new(StringComparer.Ordinal);
+    private Func<PodReport, CancellationToken, ValueTask> _report = (_, _) => ValueTask.CompletedTask;
+
+    public RunStage(ExecutorPool pool, RunOptions options, TimeProvider? time = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentNullException.ThrowIfNull(options);
+        _pool = pool;
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    public string Name => StageNames.Run;
+
+    /// <summary>Pods with a worker (running, restarting or finished but not yet deleted).</summary>
+    public int Pods => _workers.Count;
+
+    /// <summary>Where runtime reports go: the status stage's <see cref="StatusReportStage.PublishAsync"/>.</summary>
+    public void ReportTo(Func<PodReport, CancellationToken, ValueTask> report) => _report = report ?? throw new ArgumentNullException(nameof(report));
+
+    /// <summary>The pod's current runtime status, or null when it has no worker.</summary>
+    public PodRuntimeStatus? Current(string uid) => _workers.TryGetValue(uid, out var worker) ? worker.Snapshot() : null;
+
+    public ValueTask<StageOutcome> ApplyAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        var pod = item.Value!;
+        if (_workers.ContainsKey(item.Key))
+        {
+            // Already running: a pod's containers are immutable in Kubernetes except their images;
+            // restarting on an image change is left to a later change.
+            return ValueTask.FromResult(StageOutcome.Continue);
+        }
+
+        if (item.Get<CompiledModules>() is not { } compiled || item.Get<PulledImages>() is not { } pulled)
+        {
+            return ValueTask.FromResult(StageOutcome.Fail(CompileStage.CreateContainerError, "no compiled modules for the pod's containers"));
+        }
+
+        var worker = new PodWorker(pod, compiled, pulled, item.Get<PreparedContainers>(), _pool, _options, _time, status => PublishAsync(item.Key, pod, status), _logger);
+        if (_workers.TryAdd(item.Key, worker))
+        {
+            worker.Start();
+        }
+        else
+        {
+            worker.Dispose();
+        }
+
+        return ValueTask.FromResult(StageOutcome.Continue);
+    }
+
+    public async ValueTask<StageOutcome> TeardownAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        if (!_workers.TryRemove(item.Key, out var worker))
+        {
+            return StageOutcome.Continue;
+        }
+
+        var grace = TimeSpan.FromSeconds(item.Value?.Spec?.TerminationGracePeriodSeconds ?? 30);
+        var stopped = await worker.StopAsync("the pod is being deleted", grace);
+        worker.Dispose();
+        return stopped
+            ? StageOutcome.Continue
+            : StageOutcome.Fail("KillContainerError", $"containers did not stop within {grace.TotalSeconds}s");
+    }
+
+    /// <summary>Stops every pod's containers (agent shutdown), waiting up to <paramref name="grace"/> for each.</summary>
+    public async Task StopAllAsync(string reason, TimeSpan grace)
+    {
+        var workers = _workers.Values.ToList();
+        _workers.Clear();
+        await Task.WhenAll(workers.Select(async w =>
+        {
+            await w.StopAsync(reason, grace);
+            w.Dispose();
+        }));
+    }
+
+    private ValueTask PublishAsync(string uid, V1Pod pod, PodRuntimeStatus status) => _report(
+        new PodReport(uid, pod.Metadata.NamespaceProperty ?? "default", pod.Metadata.Name, PodReportKind.Updated, PodReportOrigin.Runtime, status.Reason, status.Message, pod.Metadata.ResourceVersion, _time.GetUtcNow(), status),
+        CancellationToken.None);
+}

@@ -1,0 +1,2 @@
+global using Krustlet.Tests.Shared;
+global using Krustlet.Stages.Tests.Support;
