@@ -214,4 +214,26 @@ public sealed class ContainerRunTests
         Assert.AreEqual("StartError", exit.Reason);
         StringAssert.Contains(exit.Message, message);
     }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    [DataRow(true, 0, "Completed")]
+    [DataRow(false, 1, "Error")]
+    public async Task A_component_runs_through_wasi_cli_run(bool ok, int exitCode, string reason)
+    {
+        var path = ComponentFixture.RunReturning(ok);
+        var artifact = await Compile(path);
+        Assert.AreEqual(WasmBinaryKind.Component, artifact.Kind);
+
+        var (exit, _) = await Run(Launch(artifact));
+
+        Assert.AreEqual(ExitKind.Exited, exit.Kind);
+        Assert.AreEqual(exitCode, exit.ExitCode);
+        Assert.AreEqual(reason, exit.Reason);
+
+        // A component's artifact survives a restart too.
+        var reloaded = await new CompileCache(Host, Path.Combine(_root, "cache")).GetAsync(WasmFixtures.Digest(path), path, TestContext.CancellationToken);
+        Assert.AreEqual(CompileSource.DiskCache, reloaded.Source);
+        Assert.AreEqual(exitCode, (await Run(Launch(reloaded) with { LogPath = Path.Combine(_root, "logs", "main", "1.log") })).Exit.ExitCode);
+    }
 }
