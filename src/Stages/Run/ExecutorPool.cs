@@ -8,6 +8,9 @@ namespace Krustlet.Stages.Run;
 /// </summary>
 public sealed class ExecutorPool : IDisposable
 {
+    /// <summary>The kubelet's default maxPods, the pool's default bound.</summary>
+    public const int DefaultSlots = 110;
+
     /// <summary>Stack for a container thread: Wasmtime runs the guest on it (its own stack limit is 512 KiB).</summary>
     private const int ThreadStackSize = 4 * 1024 * 1024;
 
@@ -17,7 +20,7 @@ public sealed class ExecutorPool : IDisposable
     private int _running;
     private int _liveThreads;
 
-    public ExecutorPool(WasmEngineHost host, int slots, TimeProvider? time = null)
+    public ExecutorPool(WasmEngineHost host, int slots = DefaultSlots, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentOutOfRangeException.ThrowIfLessThan(slots, 1);
