@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.Configuration;
 using Wasmtime;
 
 namespace Krustlet.Stages.Compile;
@@ -20,6 +21,40 @@ public sealed record WasmEngineOptions
 
     /// <summary><c>Wasm:EpochTick</c>: how often the engine epoch advances; a kill or deadline takes effect within about one tick.</summary>
     public TimeSpan EpochTick { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// Reads <c>Wasm:*</c> over the defaults. Returns the options, or null and every problem found, each
+    /// naming its setting.
+    /// </summary>
+    public static (WasmEngineOptions? Options, IReadOnlyList<string> Problems) Read(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var section = configuration.GetSection(SectionName);
+        var problems = new List<string>();
+        var defaults = new WasmEngineOptions();
+
+        var fuelEnabled = defaults.FuelEnabled;
+        if (section[nameof(FuelEnabled)] is { } rawEnabled && !bool.TryParse(rawEnabled, out fuelEnabled))
+        {
+            problems.Add($"{section.Path}:{nameof(FuelEnabled)} must be true or false (got '{rawEnabled}').");
+        }
+
+        var fuel = defaults.FuelPerContainer;
+        if (section[nameof(FuelPerContainer)] is { } rawFuel && (!ulong.TryParse(rawFuel, NumberStyles.None, CultureInfo.InvariantCulture, out fuel) || fuel == 0))
+        {
+            problems.Add($"{section.Path}:{nameof(FuelPerContainer)} must be a whole number greater than zero (got '{rawFuel}').");
+        }
+
+        var tick = defaults.EpochTick;
+        if (section[nameof(EpochTick)] is { } rawTick && (!TimeSpan.TryParse(rawTick, CultureInfo.InvariantCulture, out tick) || tick <= TimeSpan.Zero))
+        {
+            problems.Add($"{section.Path}:{nameof(EpochTick)} must be a positive duration such as 00:00:00.010 (got '{rawTick}').");
+        }
+
+        return problems.Count == 0
+            ? (new WasmEngineOptions { FuelEnabled = fuelEnabled, FuelPerContainer = fuel, EpochTick = tick }, problems)
+            : (null, problems);
+    }
 }
 
 /// <summary>
