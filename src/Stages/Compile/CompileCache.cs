@@ -103,7 +103,7 @@ public sealed partial class CompileCache
         {
             bytes = File.ReadAllBytes(modulePath);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new CompileException($"cannot read module {modulePath}: {ex.Message}", ex);
         }
@@ -160,7 +160,7 @@ public sealed partial class CompileCache
                 ? CompiledArtifact.ForComponent(digest, Component.Deserialize(_host.Engine, artifact.Span), CompileSource.DiskCache)
                 : CompiledArtifact.ForModule(digest, Module.Deserialize(_host.Engine, digest, artifact.Span), CompileSource.DiskCache);
         }
-        catch (Exception ex) when (ex is InvalidDataException or WasmtimeException or IOException)
+        catch (Exception ex) when (ex is InvalidDataException or WasmtimeException or IOException or UnauthorizedAccessException)
         {
             Log.Discarded(_logger, cachePath, ex.Message);
             Interlocked.Increment(ref _discarded);

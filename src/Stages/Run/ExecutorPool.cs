@@ -80,7 +80,19 @@ public sealed class ExecutorPool : IDisposable
             Name = $"wasm:{launch.Name}",
         };
         Interlocked.Increment(ref _liveThreads);
-        thread.Start();
+        try
+        {
+            thread.Start();
+        }
+        catch (OutOfMemoryException)
+        {
+            // No thread could be created: give the slot back and say so.
+            Interlocked.Decrement(ref _liveThreads);
+            Interlocked.Decrement(ref _running);
+            _slots.Release();
+            throw;
+        }
+
         return await done.Task;
     }
 

@@ -29,6 +29,7 @@ internal sealed partial class PodWorker : IDisposable
     private readonly DateTimeOffset _startTime;
     private readonly DateTimeOffset? _deadline;
     private (string Reason, string Message)? _failure;
+    private bool _stopping;
     private Task _running = Task.CompletedTask;
 
     public PodWorker(V1Pod pod, CompiledModules compiled, PulledImages pulled, PreparedContainers? prepared, ExecutorPool pool, RunOptions options, TimeProvider time, Func<PodRuntimeStatus, ValueTask> publish, ILogger logger)
@@ -69,14 +70,7 @@ internal sealed partial class PodWorker : IDisposable
     /// <summary>Kills every container now (a guest cannot receive SIGTERM) and waits for the runs to end, up to <paramref name="grace"/>.</summary>
     public async Task<bool> StopAsync(string reason, TimeSpan grace)
     {
-        lock (_lock)
-        {
-            _stop.Cancel();
-            foreach (var run in _apps.Concat(_init))
-            {
-                run.Control?.Kill(reason);
-            }
-        }
+        StopAll(reason);
 
         try
         {
@@ -91,6 +85,25 @@ internal sealed partial class PodWorker : IDisposable
     }
 
     public void Dispose() => _stop.Dispose();
+
+    // Marks the pod stopping under the lock, so no container starts after this, then kills the running
+    // ones and cancels backoff waits outside it (cancellation may run continuations inline).
+    private void StopAll(string reason)
+    {
+        List<ContainerControl> running;
+        lock (_lock)
+        {
+            _stopping = true;
+            running = [.. _apps.Concat(_init).Select(r => r.Control).OfType<ContainerControl>()];
+        }
+
+        foreach (var control in running)
+        {
+            control.Kill(reason);
+        }
+
+        _stop.Cancel();
+    }
 
     public PodRuntimeStatus Snapshot()
     {
@@ -161,23 +174,20 @@ internal sealed partial class PodWorker : IDisposable
                 return false;
             }
 
+            if (run.Control?.KillReason is { } why && why.StartsWith("DeadlineExceeded", StringComparison.Ordinal))
+            {
+                lock (_lock)
+                {
+                    _failure ??= ("DeadlineExceeded", "Pod was active on the node longer than the specified deadline");
+                }
+
+                StopAll(why);
+            }
+
             bool restart;
             lock (_lock)
             {
-                var stopping = _stop.IsCancellationRequested;
-                if (run.Control?.KillReason is { } why && why.StartsWith("DeadlineExceeded", StringComparison.Ordinal))
-                {
-                    _failure ??= ("DeadlineExceeded", "Pod was active on the node longer than the specified deadline");
-                    _stop.Cancel();
-                    foreach (var other in _apps.Concat(_init))
-                    {
-                        other.Control?.Kill(why);
-                    }
-
-                    stopping = true;
-                }
-
-                restart = !stopping && _restartPolicy != "Never" && (!exit.Succeeded || restartOnSuccess);
+                restart = !_stopping && _restartPolicy != "Never" && (!exit.Succeeded || restartOnSuccess);
                 var terminated = TerminatedState.From(exit, run.ContainerId);
                 run.Control = null;
                 if (restart)
@@ -196,7 +206,7 @@ internal sealed partial class PodWorker : IDisposable
             await PublishAsync();
             if (!restart)
             {
-                return exit.Succeeded && !_stop.IsCancellationRequested;
+                return exit.Succeeded && !Volatile.Read(ref _stopping);
             }
 
             try
@@ -220,7 +230,7 @@ internal sealed partial class PodWorker : IDisposable
         ContainerControl control;
         lock (_lock)
         {
-            if (_stop.IsCancellationRequested)
+            if (_stopping)
             {
                 return null;
             }
