@@ -4,6 +4,7 @@ using Krustlet.Pipeline.Diagnostics;
 using Krustlet.Pipeline.Engine;
 using Krustlet.Pipeline.Events;
 using Krustlet.Pipeline.Queues;
+using Krustlet.Stages.Run;
 using Microsoft.Extensions.Logging;
 
 namespace Krustlet.Stages.StatusReport;
@@ -88,6 +89,7 @@ public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
         var kind = result.Kind == EventKind.Delete
             ? PodReportKind.Deleted
             : result.Status == WorkStatus.Failed ? PodReportKind.Failed : PodReportKind.Applied;
+        var message = result.Failure is { } failure ? $"{failure.Stage}: {failure.Message}" : null;
         return new PodReport(
             result.Key,
             pod?.Metadata?.NamespaceProperty ?? "default",
@@ -95,8 +97,23 @@ public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
             kind,
             PodReportOrigin.Pipeline,
             result.Failure?.Reason,
-            result.Failure is { } failure ? $"{failure.Stage}: {failure.Message}" : null,
+            message,
             pod?.Metadata?.ResourceVersion,
-            result.CompletedAt);
+            result.CompletedAt,
+            kind == PodReportKind.Failed && pod is not null && ContainerWaitingReasons.Contains(result.Failure!.Reason)
+                ? WaitingOn(pod, result.Failure.Reason, message!, result.Item.AdmittedAt)
+                : null);
+    }
+
+    /// <summary>Failures the kubelet shows as the containers' waiting reason, with the pod left Pending.</summary>
+    public static IReadOnlySet<string> ContainerWaitingReasons { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError",
+    };
+
+    private static PodRuntimeStatus WaitingOn(V1Pod pod, string reason, string message, DateTimeOffset since)
+    {
+        ContainerStatusSnapshot Waiting(V1Container c) => new(c.Name, new WaitingState(reason, message), null, 0, c.Image, string.Empty, null);
+        return new PodRuntimeStatus(PodPhase.Pending, null, null, since, [.. (pod.Spec?.InitContainers ?? []).Select(Waiting)], [.. (pod.Spec?.Containers ?? []).Select(Waiting)]);
     }
 }

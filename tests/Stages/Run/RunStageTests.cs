@@ -213,6 +213,10 @@ public sealed class RunStageTests
         await harness.WaitForAsync(good, s => s.Phase == PodPhase.Succeeded, TestContext.CancellationToken);
 
         Assert.AreEqual("CreateContainerError", failed.Reason);
+        Assert.AreEqual(PodPhase.Pending, failed.Runtime!.Phase, "the kubelet leaves such a pod Pending");
+        var waiting = (WaitingState)First(failed.Runtime).State;
+        Assert.AreEqual("CreateContainerError", waiting.Reason);
+        Assert.AreEqual(failed.Message, waiting.Message);
         StringAssert.StartsWith(failed.Message, "Compile: container main: image invalid: WebAssembly module 'sha256:");
         StringAssert.Contains(failed.Message, "unexpected end-of-file");
     }
