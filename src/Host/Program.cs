@@ -28,6 +28,5 @@ public static class Program
     public static string AgentVersion =>
         typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
-    public static string WasmtimeVersion =>
-        typeof(Wasmtime.Engine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
+    public static string WasmtimeVersion => Stages.Compile.WasmEngineHost.WasmtimeVersion;
 }
