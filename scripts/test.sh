@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests need:
 # - clang, lld, wasi-libc, libclang-rt-dev-wasm32: build the C test programs for wasm32-wasi at test time;
-# - wabt: wat2wasm turns the WebAssembly text fixtures into binaries.
-packages=(clang lld wasi-libc libclang-rt-dev-wasm32 wabt)
+# - wabt: wat2wasm turns the WebAssembly text fixtures into binaries;
+# - docker-registry (distribution 2.8) and apache2-utils (htpasswd): the real registry the image pull
+#   tests start on 127.0.0.1.
+packages=(clang lld wasi-libc libclang-rt-dev-wasm32 wabt docker-registry apache2-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -259,7 +259,7 @@ public sealed class RunStageTests
     {
         var container = new k8s.Models.V1Container { Name = "c", Command = command, Args = args };
 
-        var argv = ContainerCommand.Argv(container, new ImagePull.ImageDefaults(entrypoint, cmd, [], null), module);
+        var argv = ContainerCommand.Argv(container, new Krustlet.Stages.ImagePull.ImageDefaults(entrypoint, cmd, [], null), module);
 
         CollectionAssert.AreEqual(expected, argv.ToArray());
     }
