@@ -1,0 +1,104 @@
+using System.Text;
+using k8s.Models;
+using Krustlet.Pipeline.Engine;
+using Krustlet.Stages.ImagePull.Registry;
+
+namespace Krustlet.Stages.ImagePull;
+
+/// <summary>Reads the secrets a pod names (its imagePullSecrets); the Kubernetes integration implements it against the API.</summary>
+public interface IPodSecretReader
+{
+    ValueTask<V1Secret?> GetAsync(string @namespace, string name, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Pulls every container's image (init and app) with the container's pull policy, using the pod's
+/// imagePullSecrets or else the node's credentials file. Gives <see cref="PulledImages"/>; a failure
+/// is the kubelet's reason (InvalidImageName, ErrImagePull, ErrImageNeverPull) with a precise message.
+/// </summary>
+public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets = null, string? nodeCredentialsFile = null) : IStage<V1Pod>
+{
+    public const string DockerConfigJsonType = "kubernetes.io/dockerconfigjson";
+    public const string DockerConfigJsonKey = ".dockerconfigjson";
+
+    public string Name => StageNames.ImagePull;
+
+    /// <summary>Kubernetes' default: Always for <c>:latest</c> or no tag, else IfNotPresent.</summary>
+    public static PullPolicy PolicyFor(V1Container container, ImageReference image)
+    {
+        ArgumentNullException.ThrowIfNull(container);
+        ArgumentNullException.ThrowIfNull(image);
+        return container.ImagePullPolicy switch
+        {
+            "Always" => PullPolicy.Always,
+            "IfNotPresent" => PullPolicy.IfNotPresent,
+            "Never" => PullPolicy.Never,
+            _ => image.IsLatest ? PullPolicy.Always : PullPolicy.IfNotPresent,
+        };
+    }
+
+    public async ValueTask<StageOutcome> ApplyAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        var pod = item.Value!;
+        var pulled = new Dictionary<string, PulledImage>(StringComparer.Ordinal);
+        foreach (var container in PodContainers.All(pod))
+        {
+            if (!ImageReference.TryParse(container.Image, out var image, out var error))
+            {
+                return StageOutcome.Fail(ImagePullException.InvalidImageName, $"container {container.Name}: Failed to apply default image tag \"{container.Image}\": couldn't parse image name \"{container.Image}\": {error}");
+            }
+
+            try
+            {
+                var credentials = await CredentialsAsync(pod, image, cancellationToken);
+                pulled[container.Name] = await puller.PullAsync(image, PolicyFor(container, image), credentials, cancellationToken);
+            }
+            catch (ImagePullException ex)
+            {
+                return StageOutcome.Fail(ex.Reason, $"container {container.Name}: {ex.Message}");
+            }
+        }
+
+        item.Set(new PulledImages(pulled));
+        return StageOutcome.Continue;
+    }
+
+    /// <summary>Images are shared and outlive pods; unused ones go with <c>krustlet image prune</c>.</summary>
+    public ValueTask<StageOutcome> TeardownAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(StageOutcome.Continue);
+
+    // The pod's imagePullSecrets in order, then the node's credentials file.
+    private async Task<RegistryCredentials?> CredentialsAsync(V1Pod pod, ImageReference image, CancellationToken cancellationToken)
+    {
+        foreach (var reference in pod.Spec?.ImagePullSecrets ?? [])
+        {
+            if (secrets is null || string.IsNullOrEmpty(reference.Name))
+            {
+                continue;
+            }
+
+            var secret = await secrets.GetAsync(pod.Metadata.NamespaceProperty ?? "default", reference.Name, cancellationToken);
+            if (secret?.Data?.TryGetValue(DockerConfigJsonKey, out var bytes) == true && Parse(Encoding.UTF8.GetString(bytes), image, $"secret {reference.Name}") is { } fromSecret)
+            {
+                return fromSecret;
+            }
+        }
+
+        return nodeCredentialsFile is not null && File.Exists(nodeCredentialsFile)
+            ? Parse(await File.ReadAllTextAsync(nodeCredentialsFile, cancellationToken), image, $"credentials file {nodeCredentialsFile}")
+            : null;
+    }
+
+    private static RegistryCredentials? Parse(string json, ImageReference image, string source)
+    {
+        try
+        {
+            return DockerConfig.Find(json, image.Registry);
+        }
+        catch (FormatException ex)
+        {
+            throw new ImagePullException(ImagePullException.ErrImagePull, $"{source}: {ex.Message}", ex);
+        }
+    }
+}
