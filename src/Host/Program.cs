@@ -3,12 +3,12 @@ using System.Reflection;
 
 namespace Krustlet.Host;
 
-/// <summary>The krustlet command line. Today: <c>version</c>; the node, standalone, replay and image verbs follow.</summary>
+/// <summary>The krustlet command line. Today: <c>version</c> and <c>image</c>; the node, standalone and replay verbs follow.</summary>
 public static class Program
 {
-    public static Task<int> Main(string[] args) => BuildCommand(Console.Out).Parse(args).InvokeAsync();
+    public static Task<int> Main(string[] args) => BuildCommand(Console.Out, Console.Error).Parse(args).InvokeAsync();
 
-    public static RootCommand BuildCommand(TextWriter output)
+    public static RootCommand BuildCommand(TextWriter output, TextWriter? error = null)
     {
         var version = new Command("version", "Print the agent and runtime versions.");
         version.SetAction(_ =>
@@ -22,6 +22,7 @@ public static class Program
         return new RootCommand("Krustlet: a Kubernetes node agent that runs WebAssembly (WASI) pods with Wasmtime.")
         {
             version,
+            ImageCommands.Build(output, error ?? output),
         };
     }
 

@@ -27,7 +27,7 @@ public static class WasmArtifactPusher
         var header = new byte[8];
         await using (var file = info.OpenRead())
         {
-            await file.ReadExactlyAsync(header, cancellationToken);
+            await file.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, cancellationToken);
         }
 
         var kind = WasmBinary.Detect(header);

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Krustlet.Stages.Tests.Support;
+namespace Krustlet.Tests.Shared;
 
 /// <summary>
 /// A real OCI registry for tests: Debian's docker-registry (distribution 2.8) on 127.0.0.1, with a

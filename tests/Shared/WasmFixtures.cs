@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Security.Cryptography;
 
-namespace Krustlet.Stages.Tests.Support;
+namespace Krustlet.Tests.Shared;
 
 /// <summary>
 /// Builds the WebAssembly test programs at test time: C sources under Fixtures/wasm with Debian's clang

@@ -1,0 +1,69 @@
+using System.Security.Cryptography;
+using Krustlet.Stages.ImagePull;
+using Krustlet.Stages.ImagePull.Registry;
+
+namespace Krustlet.Stages.Tests.ImagePull;
+
+/// <summary>Measures process-wide allocation, so it runs alone.</summary>
+[TestClass]
+[DoNotParallelize]
+public sealed class LargeBlobTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task A_50_MiB_layer_streams_to_disk_without_being_held_in_memory()
+    {
+        await using var registry = await LocalRegistry.StartAsync(basicAuth: false, TestContext.CancellationToken);
+        var root = Directory.CreateTempSubdirectory("krustlet-large-").FullName;
+        try
+        {
+            var module = Path.Combine(root, "big.wasm");
+            await using (var file = File.Create(module))
+            {
+                // A valid module header followed by a custom section filling 50 MiB.
+                var payload = 50 * 1024 * 1024;
+                file.Write([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x00]);
+                file.Write(Leb128(payload + 1));
+                file.Write([0x00]); // empty custom section name
+                var chunk = new byte[1024 * 1024];
+                RandomNumberGenerator.Fill(chunk);
+                for (var i = 0; i < 50; i++)
+                {
+                    file.Write(chunk);
+                }
+            }
+
+            using var client = new OciRegistryClient(new RegistryOptions());
+            var image = ImageReference.Parse($"{registry.Host}/big:v1");
+            await WasmArtifactPusher.PushAsync(client, image, module, null, TestContext.CancellationToken);
+            var puller = new ImagePuller(client, new ContentStore(Path.Combine(root, "store")), new RegistryOptions());
+
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            var pulled = await puller.PullAsync(image, PullPolicy.Always, null, TestContext.CancellationToken);
+            var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+
+            Assert.AreEqual(new FileInfo(module).Length, new FileInfo(pulled.ModulePath).Length);
+            Assert.AreEqual(WasmFixtures.Digest(module), pulled.Digest);
+            Assert.IsTrue(allocated < 16 * 1024 * 1024, $"pulling 50 MiB allocated {allocated / 1024 / 1024} MiB");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    private static byte[] Leb128(int value)
+    {
+        var bytes = new List<byte>();
+        do
+        {
+            var b = (byte)(value & 0x7f);
+            value >>= 7;
+            bytes.Add(value == 0 ? b : (byte)(b | 0x80));
+        }
+        while (value != 0);
+        return [.. bytes];
+    }
+}
