@@ -93,7 +93,15 @@ public sealed class PodPipeline : IAsyncDisposable
             builder.AddStage(stage);
         }
 
-        return new PodPipeline(builder.Build(options), status, options, stages.Run as Run.RunStage);
+        var graph = builder.Build(options);
+
+        // The image pull stage runs a pod again when a pull backoff starts and when it expires.
+        if (stages.ImagePull is ImagePull.ImagePullStage pull)
+        {
+            pull.UseReentry(graph.Reenter);
+        }
+
+        return new PodPipeline(graph, status, options, stages.Run as Run.RunStage);
     }
 
     /// <inheritdoc cref="StagePipeline{T}.RunAsync"/>

@@ -1,0 +1,55 @@
+using k8s.Models;
+using Krustlet.Pipeline.Events;
+using Krustlet.Stages.ImagePull;
+using Krustlet.Stages.ImagePull.Registry;
+using Krustlet.Stages.StatusReport;
+
+namespace Krustlet.Stages.Tests.ImagePull;
+
+[TestClass]
+public sealed class ImagePullBackoffTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task A_failed_pull_reports_ErrImagePull_then_ImagePullBackOff_and_retries_with_doubling_delays()
+    {
+        await using var registry = await LocalRegistry.StartAsync(basicAuth: false, TestContext.CancellationToken);
+        var root = Directory.CreateTempSubdirectory("krustlet-backoff-").FullName;
+        var time = new SignallingTimeProvider();
+        var handler = new InspectingHandler();
+        using var client = new OciRegistryClient(new RegistryOptions(), handler);
+        var stage = new ImagePullStage(new ImagePuller(client, new ContentStore(root), new RegistryOptions()), time: time);
+        var writer = new ObservingWriter();
+        await using var pipeline = PodPipeline.Start(TestPods.Stages() with { ImagePull = stage }, writer, TestPods.Options(), time: time);
+        var image = ImageReference.Parse($"{registry.Host}/later/app:v1");
+        var pod = new V1Pod
+        {
+            Metadata = new V1ObjectMeta { Name = "waiting", NamespaceProperty = "default", Uid = "uid-waiting", ResourceVersion = "1" },
+            Spec = new V1PodSpec { Containers = [new V1Container { Name = "main", Image = image.ToString() }] },
+        };
+
+        var firstTimer = time.NextTimer;
+        await pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
+        var backOff = await writer.WaitForAsync(pod.Metadata.Uid, r => r.Reason == ImagePullStage.ImagePullBackOff, TestContext.CancellationToken);
+        Assert.AreEqual($"ImagePull: container main: Back-off pulling image \"{image}\"", backOff.Message);
+        Assert.AreEqual("ImagePullBackOff", ((Krustlet.Stages.Run.WaitingState)backOff.Runtime!.Containers[0].State).Reason);
+        Assert.AreEqual(1, handler.ManifestGets, "no pull while backing off");
+
+        await firstTimer.WaitAsync(TestContext.CancellationToken);
+        var secondTimer = time.NextTimer;
+        time.Advance(TimeSpan.FromSeconds(10));
+        await secondTimer.WaitAsync(TestContext.CancellationToken);
+        Assert.AreEqual(2, handler.ManifestGets, "retried after 10 s");
+
+        // The image appears; the next retry, 20 s later, pulls it.
+        await WasmArtifactPusher.PushAsync(client, image, WasmFixtures.C("hello"), null, TestContext.CancellationToken);
+        time.Advance(TimeSpan.FromSeconds(19));
+        Assert.AreEqual(2, handler.ManifestGets, "the second delay is 20 s");
+        time.Advance(TimeSpan.FromSeconds(1));
+        await writer.WaitForAsync(pod.Metadata.Uid, r => r.Kind == PodReportKind.Applied, TestContext.CancellationToken);
+        Assert.IsTrue(writer.Reports.Timelines()[pod.Metadata.Uid].Any(r => r.Reason == "ErrImagePull"));
+        Directory.Delete(root, recursive: true);
+    }
+}
