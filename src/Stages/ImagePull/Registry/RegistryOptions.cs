@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Configuration;
+
 namespace Krustlet.Stages.ImagePull.Registry;
 
 /// <summary>How the agent reaches registries, and how much it accepts from them.</summary>
@@ -18,6 +20,35 @@ public sealed record RegistryOptions
 
     /// <summary>The largest module extracted from a tar layer.</summary>
     public long MaxModuleBytes { get; init; } = 512L * 1024 * 1024;
+
+    /// <summary>The configuration section: <c>Registries:Insecure:0..n</c> and <c>Registries:Mirrors:&lt;registry&gt;:0..n</c>.</summary>
+    public const string SectionName = "Registries";
+
+    /// <summary>Reads the insecure registries and the mirrors; every malformed host is named.</summary>
+    public static (RegistryOptions? Options, IReadOnlyList<string> Problems) Read(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var section = configuration.GetSection(SectionName);
+        var problems = new List<string>();
+
+        List<string> Hosts(IConfigurationSection list) =>
+            [.. list.GetChildren().Select(c => (c.Path, Host: c.Value?.Trim() ?? string.Empty)).Where(h =>
+            {
+                var ok = h.Host.Length > 0 && Uri.CheckHostName(h.Host.Split(':')[0]) != UriHostNameType.Unknown && !h.Host.Contains('/', StringComparison.Ordinal);
+                if (!ok)
+                {
+                    problems.Add($"{h.Path} must be a registry host or host:port without a scheme (got '{h.Host}').");
+                }
+
+                return ok;
+            }).Select(h => h.Host)];
+
+        var insecure = Hosts(section.GetSection("Insecure"));
+        var mirrors = section.GetSection("Mirrors").GetChildren().ToDictionary(m => m.Key, m => (IReadOnlyList<string>)Hosts(m), StringComparer.OrdinalIgnoreCase);
+        return problems.Count == 0
+            ? (new RegistryOptions { InsecureRegistries = new HashSet<string>(insecure, StringComparer.OrdinalIgnoreCase), Mirrors = mirrors }, problems)
+            : (null, problems);
+    }
 
     public bool IsInsecure(string host)
     {
