@@ -4,6 +4,12 @@ using Krustlet.Stages.ImagePull.Registry;
 
 namespace Krustlet.Host;
 
+/// <summary>Reports on the caller's thread, in order (Progress&lt;T&gt; would post to the thread pool).</summary>
+internal sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}
+
 /// <summary><c>krustlet image push|pull|ls|rm|prune</c>: the agent's image store and registries, by hand.</summary>
 internal static class ImageCommands
 {
@@ -68,7 +74,9 @@ internal static class ImageCommands
             var registries = Registries(parse);
             using var client = new OciRegistryClient(registries);
             await output.WriteLineAsync($"pulling {image} ...");
-            var pulled = await new ImagePuller(client, new ContentStore(StoreDirectory(parse.GetValue(dataDir)!)), registries).PullAsync(image, PullPolicy.Always, Credentials(parse), ct);
+            var progress = new SynchronousProgress<PullProgress>(p => output.WriteLine(
+                $"  {p.Digest[..19]}  {(p.Done ? "done" : "....")}  {p.Bytes / 1024.0 / 1024.0:0.0} / {p.Total / 1024.0 / 1024.0:0.0} MiB"));
+            var pulled = await new ImagePuller(client, new ContentStore(StoreDirectory(parse.GetValue(dataDir)!)), registries).PullAsync(image, PullPolicy.Always, Credentials(parse), ct, progress);
             await output.WriteLineAsync($"pulled {pulled.Image}: module {pulled.ModuleName} {pulled.Digest} ({new FileInfo(pulled.ModulePath).Length} bytes)");
             return 0;
         }));

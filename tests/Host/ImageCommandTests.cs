@@ -54,6 +54,7 @@ public sealed class ImageCommandTests
         var pull = await Krustlet("image", "pull", reference, "--data-dir", _dataDir);
         Assert.AreEqual(0, pull.Exit, pull.Error);
         StringAssert.Contains(pull.Output, $"pulled {reference}: module hello.wasm {WasmFixtures.Digest(module)} ({new FileInfo(module).Length} bytes)");
+        StringAssert.Contains(pull.Output, $"  {WasmFixtures.Digest(module)[..19]}  done  0.0 / 0.0 MiB", "each blob's progress is shown");
 
         var ls = await Krustlet("image", "ls", "--data-dir", _dataDir);
         StringAssert.StartsWith(ls.Output, $"{reference}\thello.wasm\t{WasmFixtures.Digest(module)}");

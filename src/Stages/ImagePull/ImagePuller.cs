@@ -6,6 +6,9 @@ using Krustlet.Stages.ImagePull.Registry;
 
 namespace Krustlet.Stages.ImagePull;
 
+/// <summary>Progress of one blob of a pull: <paramref name="Bytes"/> of <paramref name="Total"/> received.</summary>
+public sealed record PullProgress(string Digest, long Bytes, long Total, bool Done);
+
 /// <summary>Kubernetes' imagePullPolicy.</summary>
 public enum PullPolicy
 {
@@ -63,7 +66,12 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
     public ContentStore Store => store;
 
     /// <summary>Returns the image's module, pulling it as <paramref name="policy"/> says.</summary>
-    public async Task<PulledImage> PullAsync(ImageReference image, PullPolicy policy, RegistryCredentials? credentials, CancellationToken cancellationToken)
+    /// <param name="image">The image.</param>
+    /// <param name="policy">When to ask the registry.</param>
+    /// <param name="credentials">Credentials for the registry, if any.</param>
+    /// <param name="cancellationToken">Stops waiting (a download shared with other callers goes on).</param>
+    /// <param name="progress">Told about each blob downloaded (the first caller's, when pulls are shared).</param>
+    public async Task<PulledImage> PullAsync(ImageReference image, PullPolicy policy, RegistryCredentials? credentials, CancellationToken cancellationToken, IProgress<PullProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(image);
         var key = image.ToString();
@@ -77,7 +85,7 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
             throw new ImagePullException(ImagePullException.ErrImageNeverPull, $"Container image \"{key}\" is not present with pull policy of Never");
         }
 
-        var pull = _inFlight.GetOrAdd(key, _ => new Lazy<Task<PulledImage>>(() => PullCoreAsync(image, credentials)));
+        var pull = _inFlight.GetOrAdd(key, _ => new Lazy<Task<PulledImage>>(() => PullCoreAsync(image, credentials, progress)));
         try
         {
             return await pull.Value.WaitAsync(cancellationToken);
@@ -94,7 +102,7 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
     private PulledImage ToPulled(ImageRecord record) =>
         new(record.Reference, record.ModuleDigest, store.BlobPath(record.ModuleDigest), record.ModuleName, record.Defaults);
 
-    private async Task<PulledImage> PullCoreAsync(ImageReference image, RegistryCredentials? credentials)
+    private async Task<PulledImage> PullCoreAsync(ImageReference image, RegistryCredentials? credentials, IProgress<PullProgress>? progress)
     {
         await Task.Yield();
         var cancellationToken = CancellationToken.None; // a shared pull finishes for whoever waits next
@@ -118,7 +126,7 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
 
             var config = Descriptor.From(configDescriptor);
             var layers = layersElement.EnumerateArray().Select(Descriptor.From).ToList();
-            await FetchAsync(image, host, config, options.MaxConfigBytes, credentials, cancellationToken);
+            await FetchAsync(image, host, config, options.MaxConfigBytes, credentials, progress, cancellationToken);
             blobs.Add(config.Digest);
             using var configJson = JsonDocument.Parse(await File.ReadAllBytesAsync(store.BlobPath(config.Digest), cancellationToken));
 
@@ -128,7 +136,7 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
             var wasmLayer = layers.FirstOrDefault(l => MediaTypes.IsWasmLayer(l.MediaType));
             if (wasmLayer is not null)
             {
-                await FetchAsync(image, host, wasmLayer, options.MaxLayerBytes, credentials, cancellationToken);
+                await FetchAsync(image, host, wasmLayer, options.MaxLayerBytes, credentials, progress, cancellationToken);
                 moduleDigest = wasmLayer.Digest;
                 moduleName = wasmLayer.Title ?? $"{image.Repository.Split('/')[^1]}.wasm";
             }
@@ -137,7 +145,7 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
                 defaults = ReadImageDefaults(configJson.RootElement);
                 foreach (var layer in layers)
                 {
-                    await FetchAsync(image, host, layer, options.MaxLayerBytes, credentials, cancellationToken);
+                    await FetchAsync(image, host, layer, options.MaxLayerBytes, credentials, progress, cancellationToken);
                     blobs.Add(layer.Digest);
                 }
 
@@ -186,10 +194,11 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
         return (image.ApiHost, await client.GetManifestAsync(image.ApiHost, image.Repository, reference, credentials, cancellationToken));
     }
 
-    private async Task FetchAsync(ImageReference image, string host, Descriptor blob, long limit, RegistryCredentials? credentials, CancellationToken cancellationToken)
+    private async Task FetchAsync(ImageReference image, string host, Descriptor blob, long limit, RegistryCredentials? credentials, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
     {
         if (store.Has(blob.Digest))
         {
+            progress?.Report(new PullProgress(blob.Digest, blob.Size, blob.Size, Done: true));
             return;
         }
 
@@ -199,7 +208,55 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
         }
 
         await using var stream = await client.OpenBlobAsync(host, image.Repository, blob.Digest, credentials, cancellationToken);
-        await store.PutAsync(stream, blob.Digest, limit, $"blob {blob.Digest}", cancellationToken);
+        await using var counted = new ProgressStream(stream, blob, progress);
+        await store.PutAsync(counted, blob.Digest, limit, $"blob {blob.Digest}", cancellationToken);
+        progress?.Report(new PullProgress(blob.Digest, counted.Bytes, blob.Size, Done: true));
+    }
+
+    /// <summary>Reports every 4 MiB read.</summary>
+    private sealed class ProgressStream(Stream inner, Descriptor blob, IProgress<PullProgress>? progress) : Stream
+    {
+        private const long Step = 4 * 1024 * 1024;
+        private long _reported;
+
+        public long Bytes { get; private set; }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => Bytes; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Count(await inner.ReadAsync(buffer, cancellationToken));
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        private int Count(int read)
+        {
+            Bytes += read;
+            if (progress is not null && Bytes - _reported >= Step)
+            {
+                _reported = Bytes;
+                progress.Report(new PullProgress(blob.Digest, Bytes, blob.Size, Done: false));
+            }
+
+            return read;
+        }
     }
 
     private static string SelectWasmPlatform(ImageReference image, byte[] index)

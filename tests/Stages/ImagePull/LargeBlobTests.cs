@@ -40,9 +40,14 @@ public sealed class LargeBlobTests
             await WasmArtifactPusher.PushAsync(client, image, module, null, TestContext.CancellationToken);
             var puller = new ImagePuller(client, new ContentStore(Path.Combine(root, "store")), new RegistryOptions());
 
+            var reports = new List<PullProgress>();
             var before = GC.GetTotalAllocatedBytes(precise: true);
-            var pulled = await puller.PullAsync(image, PullPolicy.Always, null, TestContext.CancellationToken);
+            var pulled = await puller.PullAsync(image, PullPolicy.Always, null, TestContext.CancellationToken, new Collect(reports));
             var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+
+            var layer = reports.Where(r => r.Digest == pulled.Digest).ToList();
+            Assert.IsTrue(layer.Count(r => !r.Done) >= 12, "progress every 4 MiB of 50 MiB");
+            Assert.AreEqual(new FileInfo(module).Length, layer.Single(r => r.Done).Bytes);
 
             Assert.AreEqual(new FileInfo(module).Length, new FileInfo(pulled.ModulePath).Length);
             Assert.AreEqual(WasmFixtures.Digest(module), pulled.Digest);
@@ -52,6 +57,11 @@ public sealed class LargeBlobTests
         {
             Directory.Delete(root, recursive: true);
         }
+    }
+
+    private sealed class Collect(List<PullProgress> reports) : IProgress<PullProgress>
+    {
+        public void Report(PullProgress value) => reports.Add(value);
     }
 
     private static byte[] Leb128(int value)
