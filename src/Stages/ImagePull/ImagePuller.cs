@@ -133,7 +133,13 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
             string moduleDigest;
             string moduleName;
             var defaults = ImageDefaults.None;
-            var wasmLayer = layers.FirstOrDefault(l => MediaTypes.IsWasmLayer(l.MediaType));
+            // A wasm config may name its module layers (layerDigests); otherwise the first wasm layer is the module.
+            var named = config.MediaType == MediaTypes.WasmConfig && configJson.RootElement.ValueKind == JsonValueKind.Object
+                && configJson.RootElement.TryGetProperty("layerDigests", out var layerDigests) && layerDigests.ValueKind == JsonValueKind.Array
+                ? layerDigests.EnumerateArray().Select(d => d.GetString()).ToHashSet(StringComparer.Ordinal)
+                : null;
+            var wasmLayer = layers.FirstOrDefault(l => MediaTypes.IsWasmLayer(l.MediaType) && (named is null || named.Contains(l.Digest)))
+                ?? layers.FirstOrDefault(l => MediaTypes.IsWasmLayer(l.MediaType));
             if (wasmLayer is not null)
             {
                 await FetchAsync(image, host, wasmLayer, options.MaxLayerBytes, credentials, progress, cancellationToken);

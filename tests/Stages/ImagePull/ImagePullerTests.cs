@@ -80,6 +80,23 @@ public sealed class ImagePullerTests
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_wasm_config_naming_its_layer_picks_that_layer()
+    {
+        var other = File.ReadAllBytes(WasmFixtures.Wat(Wat.Exit(9)));
+        var module = File.ReadAllBytes(WasmFixtures.Wat(Wat.Returns));
+        var moduleLayer = new TestImages.Blob(MediaTypes.WasmLayer, module, "main.wasm");
+        var config = new TestImages.Blob(MediaTypes.WasmConfig, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { os = "wasip1", architecture = "wasm", layerDigests = new[] { moduleLayer.Digest } }));
+        var repository = Unique("named");
+        await Images.PushAsync(repository, "v1", config, [new TestImages.Blob(MediaTypes.WasmLayer, other, "helper.wasm"), moduleLayer], cancellationToken: TestContext.CancellationToken);
+
+        var pulled = await Puller().PullAsync(Ref($"{repository}:v1"), PullPolicy.Always, null, TestContext.CancellationToken);
+
+        Assert.AreEqual(moduleLayer.Digest, pulled.Digest);
+        Assert.AreEqual("main.wasm", pulled.ModuleName);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
     [DataRow(true, MediaTypes.OciManifest, MediaTypes.OciLayerTarGzip, MediaTypes.OciImageConfig)]
     [DataRow(false, MediaTypes.OciManifest, MediaTypes.OciLayerTar, MediaTypes.OciImageConfig)]
     [DataRow(true, MediaTypes.DockerManifest, MediaTypes.DockerLayerTarGzip, MediaTypes.DockerImageConfig)]
