@@ -28,22 +28,10 @@ public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets
     public const string DockerConfigJsonKey = ".dockerconfigjson";
     public const string ImagePullBackOff = "ImagePullBackOff";
 
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
-    private readonly Run.RestartBackoffOptions _backoff = backoff ?? new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Uid, string Image), PullBackoff> _backoffs = new();
-    private Func<string, string, bool> _reenter = (_, _) => false;
+    private readonly PodRetry _retry = new(backoff, time);
 
     /// <summary>How the stage asks for a pod to run through the pipeline again (the pipeline's <c>Reenter</c>).</summary>
-    public void UseReentry(Func<string, string, bool> reenter) => _reenter = reenter ?? throw new ArgumentNullException(nameof(reenter));
-
-    private sealed class PullBackoff(Run.RestartBackoffOptions options)
-    {
-        public Run.RestartBackoff Delays { get; } = new(options);
-
-        public DateTimeOffset RetryAt { get; set; }
-
-        public ITimer? Timer { get; set; }
-    }
+    public void UseReentry(Func<string, string, bool> reenter) => _retry.UseReentry(reenter);
 
     public string Name => StageNames.ImagePull;
 
@@ -73,8 +61,7 @@ public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets
                 return StageOutcome.Fail(ImagePullException.InvalidImageName, $"container {container.Name}: Failed to apply default image tag \"{container.Image}\": couldn't parse image name \"{container.Image}\": {error}");
             }
 
-            var key = (item.Key, container.Image);
-            if (_backoffs.TryGetValue(key, out var waiting) && _time.GetUtcNow() < waiting.RetryAt)
+            if (_retry.IsWaiting(item.Key, container.Image))
             {
                 return StageOutcome.Fail(ImagePullBackOff, $"container {container.Name}: Back-off pulling image \"{container.Image}\"");
             }
@@ -83,16 +70,16 @@ public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets
             {
                 var credentials = await CredentialsAsync(pod, image, cancellationToken);
                 pulled[container.Name] = await puller.PullAsync(image, PolicyFor(container, image), credentials, cancellationToken);
-                if (_backoffs.TryRemove(key, out var done))
-                {
-                    done.Timer?.Dispose();
-                }
+                _retry.Clear(item.Key, container.Image);
             }
             catch (ImagePullException ex)
             {
                 if (ex.Reason == ImagePullException.ErrImagePull)
                 {
-                    StartBackoff(item.Key, key);
+                    _retry.Schedule(item.Key, container.Image, "image pull backoff expired");
+
+                    // Run the pod again now: within the backoff it reports ImagePullBackOff, as the kubelet does.
+                    _retry.ReenterNow(item.Key, "image pull failed");
                 }
 
                 return StageOutcome.Fail(ex.Reason, $"container {container.Name}: {ex.Message}");
@@ -107,27 +94,8 @@ public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets
     public ValueTask<StageOutcome> TeardownAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(item);
-        foreach (var key in _backoffs.Keys.Where(k => k.Uid == item.Key))
-        {
-            if (_backoffs.TryRemove(key, out var backoff))
-            {
-                backoff.Timer?.Dispose();
-            }
-        }
-
+        _retry.ClearPod(item.Key);
         return ValueTask.FromResult(StageOutcome.Continue);
-    }
-
-    private void StartBackoff(string uid, (string Uid, string Image) key)
-    {
-        var backoff = _backoffs.GetOrAdd(key, _ => new PullBackoff(_backoff));
-        var delay = backoff.Delays.Next(TimeSpan.Zero);
-        backoff.RetryAt = _time.GetUtcNow() + delay;
-        backoff.Timer?.Dispose();
-        backoff.Timer = _time.CreateTimer(_ => _reenter(uid, "image pull backoff expired"), null, delay, Timeout.InfiniteTimeSpan);
-
-        // Run the pod again now: within the backoff it reports ImagePullBackOff, as the kubelet does.
-        _reenter(uid, "image pull failed");
     }
 
     // The pod's imagePullSecrets in order, then the node's credentials file.

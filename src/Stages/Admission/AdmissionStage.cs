@@ -1,0 +1,170 @@
+using System.Globalization;
+using k8s.Models;
+using Krustlet.Pipeline.Engine;
+
+namespace Krustlet.Stages.Admission;
+
+/// <summary>What this node offers, for admission.</summary>
+/// <param name="NodeName">The node's name; a pod bound elsewhere is refused.</param>
+/// <param name="MaxPods">The kubelet's maxPods (default 110).</param>
+/// <param name="AllocatableCpu">Allocatable CPU.</param>
+/// <param name="AllocatableMemory">Allocatable memory.</param>
+public sealed record NodeAllocatable(string NodeName, int MaxPods, ResourceQuantity AllocatableCpu, ResourceQuantity AllocatableMemory);
+
+/// <summary>
+/// Decides whether this node can run a pod, as the kubelet's admission does: the pod must be bound to
+/// this node, fit in the pod count and the allocatable CPU and memory left by the pods already admitted,
+/// and ask for nothing a wasm sandbox cannot honour. A refused pod fails with the kubelet's reason
+/// (<c>OutOfpods</c>, <c>OutOfcpu</c>, <c>OutOfmemory</c>, <c>NodeName</c>) or <c>UnsupportedPodSpec</c>
+/// naming the field. Admitted pods hold their share until their teardown.
+/// </summary>
+public sealed class AdmissionStage(NodeAllocatable node) : IStage<V1Pod>
+{
+    public const string OutOfPods = "OutOfpods";
+    public const string OutOfCpu = "OutOfcpu";
+    public const string OutOfMemory = "OutOfmemory";
+    public const string NodeNameReason = "NodeName";
+    public const string UnsupportedPodSpec = "UnsupportedPodSpec";
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, (decimal Cpu, decimal Memory)> _admitted = new(StringComparer.Ordinal);
+
+    public string Name => StageNames.Admission;
+
+    /// <summary>Pods admitted and not yet torn down.</summary>
+    public int Admitted
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _admitted.Count;
+            }
+        }
+    }
+
+    public ValueTask<StageOutcome> ApplyAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        return ValueTask.FromResult(Admit(item.Key, item.Value!));
+    }
+
+    public ValueTask<StageOutcome> TeardownAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        lock (_lock)
+        {
+            _admitted.Remove(item.Key);
+        }
+
+        return ValueTask.FromResult(StageOutcome.Continue);
+    }
+
+    private StageOutcome Admit(string uid, V1Pod pod)
+    {
+        if (pod.Spec?.NodeName is { Length: > 0 } bound && bound != node.NodeName)
+        {
+            return StageOutcome.Fail(NodeNameReason, $"Pod is bound to node {bound}, not to this node {node.NodeName}");
+        }
+
+        if (Unsupported(pod) is { } field)
+        {
+            return StageOutcome.Fail(UnsupportedPodSpec, field);
+        }
+
+        var (cpu, memory) = Requests(pod);
+        lock (_lock)
+        {
+            if (_admitted.ContainsKey(uid))
+            {
+                return StageOutcome.Continue; // an update of a pod already running here
+            }
+
+            if (_admitted.Count + 1 > node.MaxPods)
+            {
+                return StageOutcome.Fail(OutOfPods, $"Node didn't have enough resource: pods, requested: 1, used: {_admitted.Count}, capacity: {node.MaxPods}");
+            }
+
+            var usedCpu = _admitted.Values.Sum(a => a.Cpu);
+            var allocatableCpu = (decimal)node.AllocatableCpu.ToDouble();
+            if (cpu > 0 && usedCpu + cpu > allocatableCpu)
+            {
+                return StageOutcome.Fail(OutOfCpu, string.Create(CultureInfo.InvariantCulture, $"Node didn't have enough resource: cpu, requested: {cpu * 1000:0}m, used: {usedCpu * 1000:0}m, capacity: {allocatableCpu * 1000:0}m"));
+            }
+
+            var usedMemory = _admitted.Values.Sum(a => a.Memory);
+            var allocatableMemory = (decimal)node.AllocatableMemory.ToDouble();
+            if (memory > 0 && usedMemory + memory > allocatableMemory)
+            {
+                return StageOutcome.Fail(OutOfMemory, string.Create(CultureInfo.InvariantCulture, $"Node didn't have enough resource: memory, requested: {memory:0}, used: {usedMemory:0}, capacity: {allocatableMemory:0}"));
+            }
+
+            _admitted[uid] = (cpu, memory);
+            return StageOutcome.Continue;
+        }
+    }
+
+    // A pod's effective request: the larger of the app containers' sum and the largest init container.
+    private static (decimal Cpu, decimal Memory) Requests(V1Pod pod)
+    {
+        static decimal Get(V1Container c, string name) =>
+            c.Resources?.Requests is { } requests && requests.TryGetValue(name, out var q) ? (decimal)q.ToDouble() : 0m;
+
+        var apps = pod.Spec?.Containers ?? [];
+        var inits = pod.Spec?.InitContainers ?? [];
+        return (
+            Math.Max(apps.Sum(c => Get(c, "cpu")), inits.Select(c => Get(c, "cpu")).DefaultIfEmpty().Max()),
+            Math.Max(apps.Sum(c => Get(c, "memory")), inits.Select(c => Get(c, "memory")).DefaultIfEmpty().Max()));
+    }
+
+    // Fields that ask for the host or for Linux privileges a wasm sandbox does not have.
+    private static string? Unsupported(V1Pod pod)
+    {
+        var spec = pod.Spec;
+        if (spec is null)
+        {
+            return "spec: the pod has no spec";
+        }
+
+        if (spec.HostNetwork == true)
+        {
+            return "spec.hostNetwork: a WebAssembly sandbox cannot join the host network";
+        }
+
+        if (spec.HostPID == true)
+        {
+            return "spec.hostPID: a WebAssembly sandbox has no process namespace to share";
+        }
+
+        if (spec.HostIPC == true)
+        {
+            return "spec.hostIPC: a WebAssembly sandbox has no IPC namespace to share";
+        }
+
+        foreach (var (container, kind) in (spec.InitContainers ?? []).Select(c => (c, "initContainers")).Concat(spec.Containers.Select(c => (c, "containers"))))
+        {
+            var path = $"spec.{kind}[{container.Name}]";
+            if (container.SecurityContext?.Privileged == true)
+            {
+                return $"{path}.securityContext.privileged: a WebAssembly sandbox cannot be privileged";
+            }
+
+            if (container.SecurityContext?.Capabilities?.Add is { Count: > 0 } added)
+            {
+                return $"{path}.securityContext.capabilities.add: a WebAssembly sandbox has no Linux capabilities ({string.Join(", ", added)})";
+            }
+
+            if (container.Ports?.FirstOrDefault(p => p.HostPort is > 0) is { } port)
+            {
+                return $"{path}.ports[{port.ContainerPort}].hostPort: a WebAssembly sandbox cannot bind host ports";
+            }
+
+            if (container.VolumeDevices is { Count: > 0 })
+            {
+                return $"{path}.volumeDevices: block devices cannot be given to a WebAssembly sandbox";
+            }
+        }
+
+        return null;
+    }
+}
