@@ -95,10 +95,15 @@ public sealed class PodPipeline : IAsyncDisposable
 
         var graph = builder.Build(options);
 
-        // The image pull stage runs a pod again when a pull backoff starts and when it expires.
+        // The image pull and volume stages run a pod again when a backoff starts or expires.
         if (stages.ImagePull is ImagePull.ImagePullStage pull)
         {
             pull.UseReentry(graph.Reenter);
+        }
+
+        if (stages.VolumeSetup is VolumeSetup.VolumeSetupStage volumes)
+        {
+            volumes.UseReentry(graph.Reenter);
         }
 
         return new PodPipeline(graph, status, options, stages.Run as Run.RunStage);

@@ -1,0 +1,366 @@
+using System.Text;
+using k8s.Models;
+using Krustlet.Pipeline.Engine;
+using Krustlet.Stages.ImagePull;
+using Krustlet.Stages.Run;
+
+namespace Krustlet.Stages.VolumeSetup;
+
+/// <summary>The volume stage's settings.</summary>
+/// <param name="PodsRoot">Where pods' directories live: <c>&lt;PodsRoot&gt;/&lt;uid&gt;/volumes/&lt;volume&gt;</c>.</param>
+public sealed record VolumeOptions(string PodsRoot)
+{
+    /// <summary>hostPath volumes may only name paths under these prefixes; none allowed by default.</summary>
+    public IReadOnlyList<string> AllowedHostPathPrefixes { get; init; } = [];
+
+    /// <summary>The node's IP, for status.hostIP and status.podIP (wasm pods share the node's network).</summary>
+    public string NodeIp { get; init; } = "127.0.0.1";
+}
+
+/// <summary>
+/// Builds each pod's volumes under its own owner-only directory and resolves every container's
+/// environment and preopened directories. Reads <see cref="PulledImages"/> (for the image's Env);
+/// gives <see cref="PreparedContainers"/>. Volume types: emptyDir, configMap, secret, downwardAPI,
+/// projected (configMap, secret, downwardAPI, serviceAccountToken) and hostPath under allowed prefixes.
+/// A missing configMap or secret that is not optional fails with CreateContainerConfigError naming it,
+/// and the pod is retried with backoff until it appears. Teardown removes the pod's directory.
+/// </summary>
+public sealed class VolumeSetupStage : IStage<V1Pod>
+{
+    private const int DefaultMode = 0b110_100_100; // 0644, as Kubernetes
+    private const UnixFileMode PrivateDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    private readonly IPodResources _resources;
+    private readonly VolumeOptions _options;
+    private readonly DownwardApi _downward;
+    private readonly EnvironmentResolver _environment;
+    private readonly PodRetry _retry;
+
+    public VolumeSetupStage(IPodResources resources, VolumeOptions options, Admission.NodeAllocatable node, Run.RestartBackoffOptions? backoff = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(resources);
+        ArgumentNullException.ThrowIfNull(options);
+        _resources = resources;
+        _options = options;
+        _downward = new DownwardApi(node, options.NodeIp);
+        _environment = new EnvironmentResolver(resources, _downward);
+        _retry = new PodRetry(backoff, time);
+        Directory.CreateDirectory(options.PodsRoot);
+    }
+
+    public string Name => StageNames.VolumeSetup;
+
+    /// <summary>How the stage asks for a pod to run again when a missing configMap or secret may have appeared.</summary>
+    public void UseReentry(Func<string, string, bool> reenter) => _retry.UseReentry(reenter);
+
+    /// <summary>The directory of a pod's volume.</summary>
+    public string VolumePath(string uid, string volume) => Path.Combine(_options.PodsRoot, uid, "volumes", volume);
+
+    public async ValueTask<StageOutcome> ApplyAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        var pod = item.Value!;
+        try
+        {
+            var podDirectory = Path.Combine(_options.PodsRoot, item.Key);
+            CreatePrivate(podDirectory);
+            CreatePrivate(Path.Combine(podDirectory, "volumes"));
+            var volumes = new Dictionary<string, (string Path, bool AlwaysReadOnly)>(StringComparer.Ordinal);
+            foreach (var volume in pod.Spec?.Volumes ?? [])
+            {
+                volumes[volume.Name] = await MaterializeAsync(pod, item.Key, volume, cancellationToken);
+            }
+
+            var images = item.Get<PulledImages>();
+            var prepared = new Dictionary<string, PreparedContainer>(StringComparer.Ordinal);
+            foreach (var container in PodContainers.All(pod))
+            {
+                var defaults = images?.ByContainer.GetValueOrDefault(container.Name)?.Defaults ?? ImageDefaults.None;
+                var env = await _environment.ResolveAsync(pod, container, defaults, cancellationToken);
+                prepared[container.Name] = new PreparedContainer(env, [.. Mounts(container, volumes)]);
+            }
+
+            item.Set(new PreparedContainers(prepared));
+            _retry.Clear(item.Key, "config");
+            return StageOutcome.Continue;
+        }
+        catch (PodConfigException ex)
+        {
+            _retry.Schedule(item.Key, "config", "retrying a missing or invalid configuration");
+            return StageOutcome.Fail(PodConfigException.Reason, ex.Message);
+        }
+    }
+
+    public ValueTask<StageOutcome> TeardownAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        _retry.ClearPod(item.Key);
+        var podDirectory = Path.Combine(_options.PodsRoot, item.Key);
+        if (Directory.Exists(podDirectory))
+        {
+            // Recursive deletion removes links themselves, never what they point to.
+            Directory.Delete(podDirectory, recursive: true);
+        }
+
+        return ValueTask.FromResult(StageOutcome.Continue);
+    }
+
+    private async Task<(string Path, bool AlwaysReadOnly)> MaterializeAsync(V1Pod pod, string uid, V1Volume volume, CancellationToken cancellationToken)
+    {
+        VolumeFiles.Validate(volume.Name, "volume name");
+        var root = VolumePath(uid, volume.Name);
+        var what = $"volume {volume.Name}";
+        var ns = pod.Metadata.NamespaceProperty ?? "default";
+
+        if (volume.EmptyDir is not null)
+        {
+            CreatePrivate(root);
+            return (root, false);
+        }
+
+        if (volume.HostPath is { } hostPath)
+        {
+            return (HostPath(hostPath, what), false);
+        }
+
+        // The remaining types are projections of API objects: rewritten at every sync, read-only to the guest.
+        var files = new List<(string Path, byte[] Content, int Mode)>();
+        if (volume.ConfigMap is { } configMap)
+        {
+            await AddConfigMapAsync(files, ns, configMap.Name, configMap.Items, configMap.Optional, VolumeFiles.Mode(configMap.DefaultMode, DefaultMode, what), what, cancellationToken);
+        }
+        else if (volume.Secret is { } secret)
+        {
+            await AddSecretAsync(files, ns, secret.SecretName, secret.Items, secret.Optional, VolumeFiles.Mode(secret.DefaultMode, DefaultMode, what), what, cancellationToken);
+        }
+        else if (volume.DownwardAPI is { } downward)
+        {
+            AddDownward(files, pod, downward.Items, VolumeFiles.Mode(downward.DefaultMode, DefaultMode, what), what);
+        }
+        else if (volume.Projected is { } projected)
+        {
+            var mode = VolumeFiles.Mode(projected.DefaultMode, DefaultMode, what);
+            foreach (var source in projected.Sources ?? [])
+            {
+                if (source.ConfigMap is { } c)
+                {
+                    await AddConfigMapAsync(files, ns, c.Name, c.Items, c.Optional, mode, what, cancellationToken);
+                }
+                else if (source.Secret is { } s)
+                {
+                    await AddSecretAsync(files, ns, s.Name, s.Items, s.Optional, mode, what, cancellationToken);
+                }
+                else if (source.DownwardAPI is { } d)
+                {
+                    AddDownward(files, pod, d.Items, mode, what);
+                }
+                else if (source.ServiceAccountToken is { } token)
+                {
+                    var expiration = token.ExpirationSeconds ?? 3600;
+                    if (expiration < 600)
+                    {
+                        throw new PodConfigException($"{what}: serviceAccountToken expirationSeconds must be at least 600 (got {expiration})");
+                    }
+
+                    files.Add((token.Path, Encoding.UTF8.GetBytes(await _resources.RequestTokenAsync(pod, token.Audience, expiration, cancellationToken)), mode));
+                }
+            }
+        }
+        else
+        {
+            throw new PodConfigException($"{what}: this volume type is not supported on a WebAssembly node (supported: emptyDir, configMap, secret, downwardAPI, projected, hostPath)");
+        }
+
+        // Validate every path before writing any file, then write into a fresh directory.
+        foreach (var file in files)
+        {
+            VolumeFiles.Validate(file.Path, what);
+        }
+
+        if (Directory.Exists(root))
+        {
+            Directory.Delete(root, recursive: true);
+        }
+
+        CreatePrivate(root);
+        foreach (var (path, content, mode) in files)
+        {
+            VolumeFiles.Write(root, path, content, mode, what);
+        }
+
+        return (root, true);
+    }
+
+    private async Task AddConfigMapAsync(List<(string, byte[], int)> files, string ns, string name, IList<V1KeyToPath>? items, bool? optional, int mode, string what, CancellationToken cancellationToken)
+    {
+        var map = await _resources.GetConfigMapAsync(ns, name, cancellationToken);
+        if (map is null)
+        {
+            if (optional == true)
+            {
+                return;
+            }
+
+            throw new PodConfigException($"configmap \"{name}\" not found");
+        }
+
+        var data = (map.Data ?? new Dictionary<string, string>()).ToDictionary(p => p.Key, p => Encoding.UTF8.GetBytes(p.Value), StringComparer.Ordinal);
+        foreach (var (key, value) in map.BinaryData ?? new Dictionary<string, byte[]>())
+        {
+            data[key] = value;
+        }
+
+        AddItems(files, data, items, optional, mode, $"{what}: configmap \"{name}\"");
+    }
+
+    private async Task AddSecretAsync(List<(string, byte[], int)> files, string ns, string name, IList<V1KeyToPath>? items, bool? optional, int mode, string what, CancellationToken cancellationToken)
+    {
+        var secret = await _resources.GetAsync(ns, name, cancellationToken);
+        if (secret is null)
+        {
+            if (optional == true)
+            {
+                return;
+            }
+
+            throw new PodConfigException($"secret \"{name}\" not found");
+        }
+
+        var data = (secret.Data ?? new Dictionary<string, byte[]>()).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        foreach (var (key, value) in secret.StringData ?? new Dictionary<string, string>())
+        {
+            data[key] = Encoding.UTF8.GetBytes(value);
+        }
+
+        AddItems(files, data, items, optional, mode, $"{what}: secret \"{name}\"");
+    }
+
+    private static void AddItems(List<(string, byte[], int)> files, Dictionary<string, byte[]> data, IList<V1KeyToPath>? items, bool? optional, int mode, string what)
+    {
+        if (items is null || items.Count == 0)
+        {
+            files.AddRange(data.Select(p => (p.Key, p.Value, mode)));
+            return;
+        }
+
+        foreach (var item in items)
+        {
+            if (!data.TryGetValue(item.Key, out var value))
+            {
+                if (optional == true)
+                {
+                    continue;
+                }
+
+                throw new PodConfigException($"{what} has no key \"{item.Key}\"");
+            }
+
+            files.Add((item.Path, value, VolumeFiles.Mode(item.Mode, mode, what)));
+        }
+    }
+
+    private void AddDownward(List<(string, byte[], int)> files, V1Pod pod, IList<V1DownwardAPIVolumeFile>? items, int mode, string what)
+    {
+        foreach (var item in items ?? [])
+        {
+            string value;
+            if (item.FieldRef is { } field)
+            {
+                value = _downward.Field(pod, field.FieldPath, forVolume: true) ?? string.Empty;
+            }
+            else if (item.ResourceFieldRef is { } resource)
+            {
+                value = _downward.Resource(pod, resource.ContainerName ?? string.Empty, resource.Resource, resource.Divisor);
+            }
+            else
+            {
+                throw new PodConfigException($"{what}: downwardAPI item {item.Path} has neither fieldRef nor resourceFieldRef");
+            }
+
+            files.Add((item.Path, Encoding.UTF8.GetBytes(value), VolumeFiles.Mode(item.Mode, mode, what)));
+        }
+    }
+
+    private string HostPath(V1HostPathVolumeSource source, string what)
+    {
+        var path = Path.GetFullPath(source.Path);
+        var allowed = _options.AllowedHostPathPrefixes.Select(p => Path.TrimEndingDirectorySeparator(Path.GetFullPath(p)))
+            .Any(prefix => path == prefix || path.StartsWith(prefix + Path.DirectorySeparatorChar, StringComparison.Ordinal));
+        if (!allowed)
+        {
+            throw new PodConfigException($"{what}: hostPath {source.Path} is not under an allowed prefix ({(_options.AllowedHostPathPrefixes.Count == 0 ? "none are allowed" : string.Join(", ", _options.AllowedHostPathPrefixes))})");
+        }
+
+        switch (source.Type ?? string.Empty)
+        {
+            case "":
+            case "Directory" when Directory.Exists(path):
+                break;
+            case "Directory":
+                throw new PodConfigException($"{what}: hostPath type check failed: {source.Path} is not a directory");
+            case "DirectoryOrCreate":
+                if (File.Exists(path))
+                {
+                    throw new PodConfigException($"{what}: hostPath type check failed: {source.Path} is a file, not a directory");
+                }
+
+                Directory.CreateDirectory(path);
+                break;
+            case "File" or "FileOrCreate" or "Socket" or "CharDevice" or "BlockDevice":
+                throw new PodConfigException($"{what}: hostPath type {source.Type}: WASI preopens only directories; mount the directory that holds the file");
+            default:
+                throw new PodConfigException($"{what}: unknown hostPath type {source.Type}");
+        }
+
+        if (!Directory.Exists(path))
+        {
+            throw new PodConfigException($"{what}: hostPath {source.Path} does not exist");
+        }
+
+        return path;
+    }
+
+    private static IEnumerable<Mount> Mounts(V1Container container, Dictionary<string, (string Path, bool AlwaysReadOnly)> volumes)
+    {
+        foreach (var mount in container.VolumeMounts ?? [])
+        {
+            var what = $"container {container.Name}: volumeMount {mount.Name}";
+            if (!volumes.TryGetValue(mount.Name, out var volume))
+            {
+                throw new PodConfigException($"{what}: the pod has no volume named \"{mount.Name}\"");
+            }
+
+            if (!mount.MountPath.StartsWith('/'))
+            {
+                throw new PodConfigException($"{what}: mountPath \"{mount.MountPath}\" must be absolute");
+            }
+
+            var host = volume.Path;
+            if (!string.IsNullOrEmpty(mount.SubPath))
+            {
+                var parts = VolumeFiles.Validate(mount.SubPath, $"{what}: subPath");
+                host = volume.AlwaysReadOnly
+                    ? Path.Combine([volume.Path, .. parts])
+                    : VolumeFiles.EnsureDirectory(volume.Path, parts, $"{what}: subPath");
+                if (!Directory.Exists(host) || new DirectoryInfo(host).LinkTarget is not null)
+                {
+                    throw new PodConfigException($"{what}: subPath \"{mount.SubPath}\" is not a directory in the volume (WASI preopens only directories)");
+                }
+            }
+
+            yield return new Mount(host, mount.MountPath, volume.AlwaysReadOnly || mount.ReadOnlyProperty == true);
+        }
+    }
+
+    private static void CreatePrivate(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(path);
+        }
+        else
+        {
+            Directory.CreateDirectory(path, PrivateDirectory);
+        }
+    }
+}
