@@ -98,13 +98,34 @@ public sealed class DownwardApi(NodeAllocatable node, string nodeIp)
         return key.Length > 0;
     }
 
+    // Quoted as Go's strconv.Quote does, which the kubelet uses.
+    private static string Quote(string value)
+    {
+        var quoted = new StringBuilder("\"");
+        foreach (var c in value)
+        {
+            quoted.Append(c switch
+            {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\n' => "\\n",
+                '\t' => "\\t",
+                '\r' => "\\r",
+                < ' ' => string.Create(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}"),
+                _ => c.ToString(),
+            });
+        }
+
+        return quoted.Append('"').ToString();
+    }
+
     // As the kubelet writes labels and annotations into a file: key="value" lines, sorted, values quoted.
     private static string Format(IDictionary<string, string>? map)
     {
         var text = new StringBuilder();
         foreach (var (key, value) in (map ?? new Dictionary<string, string>()).OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            text.Append(key).Append('=').Append(System.Text.Json.JsonSerializer.Serialize(value)).Append('\n');
+            text.Append(key).Append('=').Append(Quote(value)).Append('\n');
         }
 
         return text.ToString().TrimEnd('\n');
