@@ -38,14 +38,16 @@ public sealed class PodPipeline : IAsyncDisposable
     public const string PodUidTag = "k8s.pod.uid";
 
     private readonly PipelineOptions _options;
+    private readonly PodStages _stages;
     private readonly Run.RunStage? _run;
 
-    private PodPipeline(StagePipeline<V1Pod> graph, StatusReportStage status, PipelineOptions options, Run.RunStage? run)
+    private PodPipeline(StagePipeline<V1Pod> graph, StatusReportStage status, PipelineOptions options, PodStages stages)
     {
         Graph = graph;
         Status = status;
         _options = options;
-        _run = run;
+        _stages = stages;
+        _run = stages.Run as Run.RunStage;
     }
 
     public StagePipeline<V1Pod> Graph { get; }
@@ -104,9 +106,15 @@ public sealed class PodPipeline : IAsyncDisposable
         if (stages.VolumeSetup is VolumeSetup.VolumeSetupStage volumes)
         {
             volumes.UseReentry(graph.Reenter);
+
+            // An emptyDir over its sizeLimit evicts the pod: the run stage kills it and reports Evicted.
+            if (stages.Run is Run.RunStage runStage)
+            {
+                volumes.UseEviction(runStage.EvictAsync);
+            }
         }
 
-        return new PodPipeline(graph, status, options, stages.Run as Run.RunStage);
+        return new PodPipeline(graph, status, options, stages);
     }
 
     /// <inheritdoc cref="StagePipeline{T}.RunAsync"/>
@@ -135,11 +143,16 @@ public sealed class PodPipeline : IAsyncDisposable
         return new PodPipelineShutdown(graph, unwritten);
     }
 
+    /// <summary>Stops, then disposes the graph, the status stage and the stages it was given that are disposable.</summary>
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
         await Graph.DisposeAsync();
         await Status.DisposeAsync();
+        foreach (var stage in _stages.InOrder.OfType<IDisposable>())
+        {
+            stage.Dispose();
+        }
     }
 
     private static void Enrich(WorkItem<V1Pod> item, Activity activity)

@@ -86,6 +86,21 @@ internal sealed partial class PodWorker : IDisposable
 
     public void Dispose() => _stop.Dispose();
 
+    /// <summary>
+    /// Evicts the pod, as the kubelet's eviction manager does: the pod fails with reason Evicted and the
+    /// message, its containers are killed and none restarts.
+    /// </summary>
+    public async Task EvictAsync(string message)
+    {
+        lock (_lock)
+        {
+            _failure ??= ("Evicted", message);
+        }
+
+        StopAll($"evicted: {message}");
+        await PublishAsync();
+    }
+
     // Marks the pod stopping under the lock, so no container starts after this, then kills the running
     // ones and cancels backoff waits outside it (cancellation may run continuations inline).
     private void StopAll(string reason)

@@ -91,6 +91,18 @@ public sealed class RunStage : IStage<V1Pod>, IPodRuntimeSource
             : StageOutcome.Fail("KillContainerError", $"containers did not stop within {grace.TotalSeconds}s");
     }
 
+    /// <summary>Evicts a running pod (a volume over its limit): it fails with reason Evicted and its containers are killed.</summary>
+    public async Task<bool> EvictAsync(string uid, string message)
+    {
+        if (!_workers.TryGetValue(uid, out var worker))
+        {
+            return false;
+        }
+
+        await worker.EvictAsync(message);
+        return true;
+    }
+
     /// <summary>Stops every pod's containers (agent shutdown), waiting up to <paramref name="grace"/> for each.</summary>
     public async Task StopAllAsync(string reason, TimeSpan grace)
     {

@@ -15,6 +15,9 @@ public sealed record VolumeOptions(string PodsRoot)
 
     /// <summary>The node's IP, for status.hostIP and status.podIP (wasm pods share the node's network).</summary>
     public string NodeIp { get; init; } = "127.0.0.1";
+
+    /// <summary>How often emptyDir volumes with a sizeLimit are measured.</summary>
+    public TimeSpan SizeCheckInterval { get; init; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>
@@ -35,6 +38,14 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
     private readonly DownwardApi _downward;
     private readonly EnvironmentResolver _environment;
     private readonly PodRetry _retry;
+    private readonly TimeProvider _time;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<SizeLimit>> _sizeLimits = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _evicted = new(StringComparer.Ordinal);
+    private readonly Lock _timerLock = new();
+    private Func<string, string, Task<bool>> _evict = (_, _) => Task.FromResult(false);
+    private ITimer? _sizeChecks;
+
+    private sealed record SizeLimit(string Volume, string Path, long Bytes, string Text);
 
     public VolumeSetupStage(IPodResources resources, VolumeOptions options, Admission.NodeAllocatable node, Run.RestartBackoffOptions? backoff = null, TimeProvider? time = null)
     {
@@ -45,6 +56,7 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
         _downward = new DownwardApi(node, options.NodeIp);
         _environment = new EnvironmentResolver(resources, _downward);
         _retry = new PodRetry(backoff, time);
+        _time = time ?? TimeProvider.System;
         Directory.CreateDirectory(options.PodsRoot);
     }
 
@@ -52,6 +64,59 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
 
     /// <summary>How the stage asks for a pod to run again when a missing configMap or secret may have appeared.</summary>
     public void UseReentry(Func<string, string, bool> reenter) => _retry.UseReentry(reenter);
+
+    /// <summary>How the stage evicts a pod whose emptyDir is over its sizeLimit (the run stage's <c>EvictAsync</c>).</summary>
+    public void UseEviction(Func<string, string, Task<bool>> evict) => _evict = evict ?? throw new ArgumentNullException(nameof(evict));
+
+    public void Dispose()
+    {
+        lock (_timerLock)
+        {
+            _sizeChecks?.Dispose();
+            _sizeChecks = null;
+        }
+    }
+
+    /// <summary>Measures every emptyDir with a sizeLimit now and evicts the pods over it; returns how many were evicted.</summary>
+    public async Task<int> CheckSizesAsync()
+    {
+        var evicted = 0;
+        foreach (var (uid, limits) in _sizeLimits)
+        {
+            foreach (var limit in limits)
+            {
+                var used = Usage(limit.Path);
+                if (used > limit.Bytes && _evicted.TryAdd(uid, true))
+                {
+                    await _evict(uid, $"Usage of EmptyDir volume \"{limit.Volume}\" exceeds the limit \"{limit.Text}\".");
+                    evicted++;
+                    break;
+                }
+            }
+        }
+
+        return evicted;
+    }
+
+    private static long Usage(string path) =>
+        Directory.Exists(path)
+            ? new DirectoryInfo(path).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true }).Sum(f => f.Length)
+            : 0;
+
+    private void TrackSizeLimits(string uid, IReadOnlyList<SizeLimit> limits)
+    {
+        if (limits.Count == 0)
+        {
+            _sizeLimits.TryRemove(uid, out _);
+            return;
+        }
+
+        _sizeLimits[uid] = limits;
+        lock (_timerLock)
+        {
+            _sizeChecks ??= _time.CreateTimer(_ => _ = CheckSizesAsync(), null, _options.SizeCheckInterval, _options.SizeCheckInterval);
+        }
+    }
 
     /// <summary>The directory of a pod's volume.</summary>
     public string VolumePath(string uid, string volume) => Path.Combine(_options.PodsRoot, uid, "volumes", volume);
@@ -81,6 +146,9 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
             }
 
             item.Set(new PreparedContainers(prepared));
+            TrackSizeLimits(item.Key, [.. (pod.Spec?.Volumes ?? [])
+                .Where(v => v.EmptyDir?.SizeLimit is not null)
+                .Select(v => new SizeLimit(v.Name, volumes[v.Name].Path, (long)v.EmptyDir.SizeLimit.ToDecimal(), v.EmptyDir.SizeLimit.ToString()))]);
             _retry.Clear(item.Key, "config");
             return StageOutcome.Continue;
         }
@@ -95,6 +163,8 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
     {
         ArgumentNullException.ThrowIfNull(item);
         _retry.ClearPod(item.Key);
+        _sizeLimits.TryRemove(item.Key, out _);
+        _evicted.TryRemove(item.Key, out _);
         var podDirectory = Path.Combine(_options.PodsRoot, item.Key);
         if (Directory.Exists(podDirectory))
         {

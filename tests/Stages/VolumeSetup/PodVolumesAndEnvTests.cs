@@ -45,7 +45,7 @@ public sealed class PodVolumesAndEnvTests
         var pipeline = PodPipeline.Start(
             new PodStages(
                 new AdmissionStage(Node),
-                new LocalImages(new Dictionary<string, string> { ["inspect"] = WasmFixtures.C("inspect") }),
+                new LocalImages(new Dictionary<string, string> { ["inspect"] = WasmFixtures.C("inspect"), ["spin"] = WasmFixtures.Wat(Wat.InfiniteLoop) }),
                 new CompileStage(new CompileCache(Host, Path.Combine(_root, "cache"))),
                 volumes,
                 new RunStage(pool, new RunOptions(Path.Combine(_root, "logs")), time)),
@@ -239,6 +239,34 @@ public sealed class PodVolumesAndEnvTests
         harness.Time.Advance(TimeSpan.FromSeconds(10));
         var done = await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Runtime?.Phase == PodPhase.Succeeded, TestContext.CancellationToken);
         Assert.AreEqual(PodPhase.Succeeded, done.Runtime!.Phase);
+    }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task An_emptyDir_over_its_sizeLimit_evicts_the_pod()
+    {
+        await using var harness = Start();
+        var pod = Pod("hoarder", harness.HostDir, [], [new V1Volume { Name = "cache", EmptyDir = new V1EmptyDirVolumeSource { SizeLimit = new ResourceQuantity("1Mi") } }], [new V1VolumeMount { Name = "cache", MountPath = "/cache" }]);
+        pod.Spec.RestartPolicy = "Always";
+        pod.Spec.Containers[0].Image = "spin";
+
+        var sizeCheck = harness.Time.NextTimer;
+        await harness.Pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
+        await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Runtime?.Containers[0].Running == true, TestContext.CancellationToken);
+        await sizeCheck.WaitAsync(TestContext.CancellationToken);
+
+        // Within the limit nothing happens; over it, the next check evicts.
+        File.WriteAllBytes(Path.Combine(harness.Volumes.VolumePath(pod.Metadata.Uid, "cache"), "small"), new byte[512 * 1024]);
+        Assert.AreEqual(0, await harness.Volumes.CheckSizesAsync());
+        File.WriteAllBytes(Path.Combine(harness.Volumes.VolumePath(pod.Metadata.Uid, "cache"), "large"), new byte[1024 * 1024]);
+        harness.Time.Advance(TimeSpan.FromSeconds(10));
+        var evicted = await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Runtime?.Phase == PodPhase.Failed, TestContext.CancellationToken);
+
+        Assert.AreEqual("Evicted", evicted.Runtime!.Reason);
+        Assert.AreEqual("Usage of EmptyDir volume \"cache\" exceeds the limit \"1Mi\".", evicted.Runtime.Message);
+        var killed = await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Runtime?.Containers[0].State is TerminatedState, TestContext.CancellationToken);
+        StringAssert.StartsWith(((TerminatedState)killed.Runtime!.Containers[0].State).Message, "killed: evicted: Usage of EmptyDir volume");
+        Assert.AreEqual(0, killed.Runtime.Containers[0].RestartCount, "an evicted pod is not restarted");
     }
 
     [TestMethod]
