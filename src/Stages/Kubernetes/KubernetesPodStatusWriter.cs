@@ -1,0 +1,172 @@
+using System.Globalization;
+using System.Net;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Krustlet.Stages.Run;
+using Krustlet.Stages.StatusReport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Krustlet.Stages.Kubernetes;
+
+/// <summary>
+/// Writes pod reports to the API server as the kubelet does: computes the PodStatus (phase, conditions,
+/// startTime, host and pod IPs, init and app container statuses with the kubelet's states and reasons)
+/// and merge-patches <c>pods/status</c>. Conflicts, 429 (honouring Retry-After) and 5xx are retried with
+/// backoff until the write lands; a pod that no longer exists needs no status. After the final report of
+/// a pod that is being deleted gracefully, the pod is deleted with gracePeriodSeconds=0.
+/// </summary>
+public sealed partial class KubernetesPodStatusWriter(IKubernetes client, string nodeIp, TimeProvider? time = null, ILogger? logger = null) : IPodReportWriter
+{
+    private static readonly TimeSpan InitialDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ILogger _logger = logger ?? NullLogger.Instance;
+
+    public async ValueTask WriteAsync(PodReport report, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        if (report.IsFinal)
+        {
+            await RetryAsync(report, "delete", async ct =>
+            {
+                await client.CoreV1.DeleteNamespacedPodAsync(report.Name, report.Namespace, new V1DeleteOptions { GracePeriodSeconds = 0 }, gracePeriodSeconds: 0, cancellationToken: ct);
+            }, cancellationToken);
+            return;
+        }
+
+        var patch = new V1Patch(new { status = ToStatus(report) }, V1Patch.PatchType.MergePatch);
+        await RetryAsync(report, "status patch", async ct =>
+        {
+            await client.CoreV1.PatchNamespacedPodStatusAsync(patch, report.Name, report.Namespace, cancellationToken: ct);
+        }, cancellationToken);
+    }
+
+    /// <summary>The PodStatus a kubelet would write for this report.</summary>
+    public V1PodStatus ToStatus(PodReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var runtime = report.Runtime;
+        var now = report.At.UtcDateTime;
+        if (runtime is null)
+        {
+            // A pod the pipeline has not started yet, or refused before it had containers.
+            var failed = report.Kind == PodReportKind.Failed;
+            return new V1PodStatus
+            {
+                Phase = failed ? "Failed" : "Pending",
+                Reason = failed ? report.Reason : null,
+                Message = failed ? report.Message : null,
+                HostIP = nodeIp,
+                Conditions = [Condition("PodScheduled", true, now)],
+            };
+        }
+
+        var initDone = runtime.InitContainers.All(c => c.State is TerminatedState { ExitCode: 0 });
+        var allReady = runtime.Containers.Count > 0 && runtime.Containers.All(c => c.Ready);
+        return new V1PodStatus
+        {
+            Phase = runtime.Phase.ToString(),
+            Reason = runtime.Reason,
+            Message = runtime.Message,
+            HostIP = nodeIp,
+            HostIPs = [new V1HostIP { Ip = nodeIp }],
+            PodIP = nodeIp,
+            PodIPs = [new V1PodIP { Ip = nodeIp }],
+            StartTime = runtime.StartTime.UtcDateTime,
+            Conditions =
+            [
+                Condition("PodScheduled", true, now),
+                Condition("PodReadyToStartContainers", true, now),
+                Condition("Initialized", initDone, now, initDone ? null : "ContainersNotInitialized"),
+                Condition("ContainersReady", allReady, now, allReady ? null : "ContainersNotReady"),
+                Condition("Ready", allReady, now, allReady ? null : "ContainersNotReady"),
+            ],
+            InitContainerStatuses = [.. runtime.InitContainers.Select(Container)],
+            ContainerStatuses = [.. runtime.Containers.Select(Container)],
+        };
+    }
+
+    private static V1PodCondition Condition(string type, bool status, DateTime at, string? reason = null) =>
+        new() { Type = type, Status = status ? "True" : "False", LastTransitionTime = at, Reason = reason };
+
+    private static V1ContainerStatus Container(ContainerStatusSnapshot snapshot) => new()
+    {
+        Name = snapshot.Name,
+        Image = snapshot.Image,
+        ImageID = snapshot.ImageId,
+        ContainerID = snapshot.ContainerId,
+        RestartCount = snapshot.RestartCount,
+        Ready = snapshot.Ready,
+        Started = snapshot.Started,
+        State = State(snapshot.State),
+        LastState = snapshot.LastState is { } last ? State(last) : new V1ContainerState(),
+    };
+
+    private static V1ContainerState State(ContainerState state) => state switch
+    {
+        WaitingState w => new V1ContainerState { Waiting = new V1ContainerStateWaiting { Reason = w.Reason, Message = w.Message } },
+        RunningState r => new V1ContainerState { Running = new V1ContainerStateRunning { StartedAt = r.StartedAt.UtcDateTime } },
+        TerminatedState t => new V1ContainerState
+        {
+            Terminated = new V1ContainerStateTerminated
+            {
+                ExitCode = t.ExitCode,
+                Reason = t.Reason,
+                Message = t.Message,
+                StartedAt = t.StartedAt.UtcDateTime,
+                FinishedAt = t.FinishedAt.UtcDateTime,
+                ContainerID = t.ContainerId,
+            },
+        },
+        _ => new V1ContainerState(),
+    };
+
+    private async Task RetryAsync(PodReport report, string what, Func<CancellationToken, Task> call, CancellationToken cancellationToken)
+    {
+        var delay = InitialDelay;
+        while (true)
+        {
+            TimeSpan wait;
+            try
+            {
+                await call(cancellationToken);
+                return;
+            }
+            catch (HttpOperationException ex) when (ex.Response.StatusCode == HttpStatusCode.NotFound)
+            {
+                return; // the pod is gone: nothing to write
+            }
+            catch (HttpOperationException ex) when (IsRetried(ex.Response.StatusCode))
+            {
+                wait = RetryAfter(ex) ?? delay;
+                Log.Retrying(_logger, what, report.Namespace, report.Name, (int)ex.Response.StatusCode, wait);
+            }
+            catch (HttpRequestException)
+            {
+                wait = delay; // the API server could not be reached
+                Log.Retrying(_logger, what, report.Namespace, report.Name, 0, wait);
+            }
+
+            await Task.Delay(wait, _time, cancellationToken);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
+        }
+    }
+
+    private static bool IsRetried(HttpStatusCode status) =>
+        status is HttpStatusCode.Conflict or HttpStatusCode.TooManyRequests || (int)status >= 500;
+
+    private static TimeSpan? RetryAfter(HttpOperationException ex) =>
+        ex.Response.Headers.TryGetValue("Retry-After", out var values)
+        && int.TryParse(values.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
+            ? TimeSpan.FromSeconds(seconds)
+            : null;
+
+    private static partial class Log
+    {
+        [LoggerMessage(3100, LogLevel.Warning, "Pod {Namespace}/{Name}: {What} answered {Status}; retrying in {Wait}")]
+        public static partial void Retrying(ILogger logger, string what, string @namespace, string name, int status, TimeSpan wait);
+    }
+}

@@ -1,0 +1,120 @@
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using Krustlet.Stages.Kubernetes;
+using Krustlet.Stages.Run;
+using Krustlet.Stages.StatusReport;
+
+namespace Krustlet.Stages.Tests.Kubernetes;
+
+[TestClass]
+public sealed class KubernetesPodStatusWriterTests
+{
+    private static readonly DateTimeOffset Started = new(2026, 11, 26, 10, 0, 0, TimeSpan.Zero);
+
+    private ApiEmulator _api = null!;
+    private k8s.Kubernetes _client = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestInitialize]
+    public async Task Start()
+    {
+        _api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
+        _client = new k8s.Kubernetes(new KubernetesClientConfiguration { Host = _api.Url });
+        _api.Put("pods", JsonNode.Parse(KubernetesJson.Serialize(new V1Pod
+        {
+            ApiVersion = "v1",
+            Kind = "Pod",
+            Metadata = new V1ObjectMeta { Name = "web", NamespaceProperty = "shop" },
+            Spec = new V1PodSpec { NodeName = "wasm-node", Containers = [new V1Container { Name = "main", Image = "r/web:1" }] },
+        }))!.AsObject());
+    }
+
+    [TestCleanup]
+    public async Task Stop()
+    {
+        _client.Dispose();
+        await _api.DisposeAsync();
+    }
+
+    private static PodReport Running(DateTimeOffset at) => new(
+        "uid", "shop", "web", PodReportKind.Updated, PodReportOrigin.Runtime, null, null, "1", at,
+        new PodRuntimeStatus(
+            PodPhase.Running,
+            null,
+            null,
+            Started,
+            [],
+            [new ContainerStatusSnapshot("main", new RunningState(Started.AddSeconds(1)), new TerminatedState(1, "Error", null, Started, Started.AddMilliseconds(500), "wasm://uid/main/0"), 1, "r/web:1", "sha256:abc", "wasm://uid/main/1")]));
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task The_status_a_kubelet_would_write_lands_in_pods_status()
+    {
+        var writer = new KubernetesPodStatusWriter(_client, "10.0.0.5");
+
+        await writer.WriteAsync(Running(Started.AddSeconds(2)), TestContext.CancellationToken);
+
+        var pod = KubernetesJson.Deserialize<V1Pod>(_api.Get("pods", "shop", "web")!.ToJsonString());
+        Assert.AreEqual("Running", pod.Status.Phase);
+        Assert.AreEqual("10.0.0.5", pod.Status.PodIP);
+        Assert.AreEqual("10.0.0.5", pod.Status.HostIP);
+        Assert.AreEqual(Started.UtcDateTime, pod.Status.StartTime);
+        CollectionAssert.AreEqual(new[] { "PodScheduled", "PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready" }, pod.Status.Conditions.Select(c => c.Type).ToArray());
+        Assert.IsTrue(pod.Status.Conditions.All(c => c.Status == "True"));
+        var main = pod.Status.ContainerStatuses.Single();
+        Assert.AreEqual(Started.AddSeconds(1).UtcDateTime, main.State.Running.StartedAt);
+        Assert.AreEqual(1, main.LastState.Terminated.ExitCode);
+        Assert.AreEqual("Error", main.LastState.Terminated.Reason);
+        Assert.AreEqual(1, main.RestartCount);
+        Assert.AreEqual("sha256:abc", main.ImageID);
+        Assert.AreEqual("wasm://uid/main/1", main.ContainerID);
+        Assert.IsTrue(main.Ready);
+        Assert.IsTrue(main.Started);
+        Assert.IsTrue(_api.Requests.Contains("PATCH /api/v1/namespaces/shop/pods/web/status"));
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Server_errors_and_429_are_retried_with_backoff_until_the_status_lands()
+    {
+        var time = new SignallingTimeProvider();
+        var writer = new KubernetesPodStatusWriter(_client, "10.0.0.5", time);
+        _api.Fail("PATCH", "/status", 500);
+        _api.Fail("PATCH", "/status", 429);
+
+        var firstWait = time.NextTimer;
+        var writing = writer.WriteAsync(Running(Started), TestContext.CancellationToken).AsTask();
+        await firstWait.WaitAsync(TestContext.CancellationToken);
+        var secondWait = time.NextTimer;
+        time.Advance(TimeSpan.FromMilliseconds(100));
+        await secondWait.WaitAsync(TestContext.CancellationToken);
+        time.Advance(TimeSpan.FromMilliseconds(999));
+        Assert.IsFalse(writing.IsCompleted, "429 asked to retry after 1 s");
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await writing;
+
+        Assert.AreEqual(3, _api.Requests.Count(r => r == "PATCH /api/v1/namespaces/shop/pods/web/status"));
+        Assert.AreEqual("Running", _api.Get("pods", "shop", "web")!["status"]!["phase"]!.GetValue<string>());
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task The_final_report_of_a_pod_being_deleted_removes_it_with_grace_zero()
+    {
+        using (var response = await _client.CoreV1.DeleteNamespacedPodWithHttpMessagesAsync("web", "shop", gracePeriodSeconds: 30, cancellationToken: TestContext.CancellationToken))
+        {
+            Assert.IsNotNull(response.Body);
+        }
+
+        Assert.IsNotNull(_api.Get("pods", "shop", "web")!["metadata"]!["deletionTimestamp"], "a graceful delete leaves the pod for the kubelet");
+        var writer = new KubernetesPodStatusWriter(_client, "10.0.0.5");
+
+        await writer.WriteAsync(new PodReport("uid", "shop", "web", PodReportKind.Deleted, PodReportOrigin.Pipeline, null, null, "2", Started), TestContext.CancellationToken);
+        await writer.WriteAsync(new PodReport("uid", "shop", "web", PodReportKind.Deleted, PodReportOrigin.Pipeline, null, null, "2", Started), TestContext.CancellationToken);
+
+        Assert.IsNull(_api.Get("pods", "shop", "web"));
+        Assert.IsTrue(_api.Requests.Any(r => r.StartsWith("DELETE /api/v1/namespaces/shop/pods/web?", StringComparison.Ordinal) && r.Contains("gracePeriodSeconds=0", StringComparison.Ordinal)));
+    }
+}
