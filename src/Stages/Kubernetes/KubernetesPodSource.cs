@@ -13,7 +13,8 @@ namespace Krustlet.Stages.Kubernetes;
 /// The node's pods from the API server: list, then watch with bookmarks from the list's
 /// resourceVersion, pods selected by <c>spec.nodeName</c>. A dropped watch resumes from the last
 /// resourceVersion seen; a 410 Gone (or any ERROR event) relists, and a pod that disappeared in the gap
-/// is deleted. An event whose resourceVersion was already seen for its pod is not delivered again.
+/// is deleted. An event that changes nothing the node acts on (the same event again, or a change of
+/// status only, such as the agent's own status writes) is not delivered.
 /// Transient API errors are retried with backoff. Each watch asks the server to end it after
 /// <see cref="WatchTimeout"/> (as the kubelet's reflector does) and is abandoned by the client if
 /// nothing at all arrives for that long plus a margin, so a silently stalled connection never stops
@@ -43,7 +44,7 @@ public sealed partial class KubernetesPodSource(IKubernetes client, string nodeN
     public async IAsyncEnumerable<PipelineEvent<V1Pod>> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var selector = $"spec.nodeName={nodeName}";
-        var seen = new Dictionary<string, string?>(StringComparer.Ordinal); // uid → last resourceVersion delivered
+        var seen = new Dictionary<string, string?>(StringComparer.Ordinal); // uid → fingerprint of what was last delivered
         string? resourceVersion = null;
         var delay = InitialDelay;
         while (!cancellationToken.IsCancellationRequested)
@@ -160,7 +161,9 @@ public sealed partial class KubernetesPodSource(IKubernetes client, string nodeN
         }
     }
 
-    // The pipeline event for a pod change, unless this resourceVersion of the pod was already delivered.
+    // The pipeline event for a pod change, unless nothing the node acts on changed since the last event
+    // delivered for the pod: the same event twice, or a change of status only (the agent's own status
+    // writes come back as MODIFIED events), changes nothing.
     private static PipelineEvent<V1Pod>? Deliver(Dictionary<string, string?> seen, string type, V1Pod pod)
     {
         var uid = pod.Metadata?.Uid;
@@ -175,13 +178,28 @@ public sealed partial class KubernetesPodSource(IKubernetes client, string nodeN
             return PodWatchDecoder.ToEvent(type, pod, out _);
         }
 
-        if (seen.TryGetValue(uid, out var last) && last == pod.Metadata!.ResourceVersion)
+        var fingerprint = Fingerprint(pod);
+        if (seen.TryGetValue(uid, out var last) && last == fingerprint)
         {
             return null;
         }
 
-        seen[uid] = pod.Metadata!.ResourceVersion;
+        seen[uid] = fingerprint;
         return PodWatchDecoder.ToEvent(type, pod, out _);
+    }
+
+    // What the node acts on: the spec, the deletion timestamp, labels and annotations (the downward API).
+    private static string Fingerprint(V1Pod pod)
+    {
+        var meta = pod.Metadata;
+        var text = KubernetesJson.Serialize(new
+        {
+            spec = pod.Spec,
+            deletionTimestamp = meta?.DeletionTimestamp,
+            labels = meta?.Labels,
+            annotations = meta?.Annotations,
+        });
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
     }
 
     private static bool IsTransient(Exception ex, CancellationToken cancellationToken) =>

@@ -24,12 +24,14 @@ public sealed partial class KubernetesPodStatusWriter(IKubernetes client, string
 
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _written = new(StringComparer.Ordinal);
 
     public async ValueTask WriteAsync(PodReport report, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(report);
         if (report.IsFinal)
         {
+            _written.TryRemove(report.Uid, out _);
             await RetryAsync(report, "delete", async ct =>
             {
                 await client.CoreV1.DeleteNamespacedPodAsync(report.Name, report.Namespace, new V1DeleteOptions { GracePeriodSeconds = 0 }, gracePeriodSeconds: 0, cancellationToken: ct);
@@ -37,11 +39,37 @@ public sealed partial class KubernetesPodStatusWriter(IKubernetes client, string
             return;
         }
 
-        var patch = new V1Patch(new { status = ToStatus(report) }, V1Patch.PatchType.MergePatch);
+        var status = ToStatus(report);
+        var key = Unchanging(status);
+        if (_written.TryGetValue(report.Uid, out var last) && last == key)
+        {
+            return; // the same status again: the kubelet's status manager skips it too
+        }
+
+        var patch = new V1Patch(new { status }, V1Patch.PatchType.MergePatch);
         await RetryAsync(report, "status patch", async ct =>
         {
             await client.CoreV1.PatchNamespacedPodStatusAsync(patch, report.Name, report.Namespace, cancellationToken: ct);
         }, cancellationToken);
+        _written[report.Uid] = key;
+    }
+
+    // The status without its condition timestamps, to tell a real change from a repeat.
+    private static string Unchanging(V1PodStatus status)
+    {
+        var times = status.Conditions?.Select(c => c.LastTransitionTime).ToList();
+        foreach (var condition in status.Conditions ?? [])
+        {
+            condition.LastTransitionTime = null;
+        }
+
+        var text = KubernetesJson.Serialize(status);
+        for (var i = 0; i < (times?.Count ?? 0); i++)
+        {
+            status.Conditions![i].LastTransitionTime = times![i];
+        }
+
+        return text;
     }
 
     /// <summary>The PodStatus a kubelet would write for this report.</summary>

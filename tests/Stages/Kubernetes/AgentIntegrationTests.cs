@@ -1,0 +1,99 @@
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using Krustlet.Stages.Admission;
+using Krustlet.Stages.Compile;
+using Krustlet.Stages.Kubernetes;
+using Krustlet.Stages.Run;
+using Krustlet.Stages.StatusReport;
+using Krustlet.Stages.VolumeSetup;
+
+namespace Krustlet.Stages.Tests.Kubernetes;
+
+/// <summary>The agent's pieces against the API emulator: watch in, real stages, status and deletion out.</summary>
+[TestClass]
+public sealed class AgentIntegrationTests
+{
+    private static readonly WasmEngineHost Host = new(new WasmEngineOptions());
+
+    public TestContext TestContext { get; set; } = null!;
+
+    /// <summary>Writes through to the API and lets the test wait for a report that was written.</summary>
+    private sealed class Observed(IPodReportWriter inner) : IPodReportWriter
+    {
+        public ObservingWriter Seen { get; } = new();
+
+        public async ValueTask WriteAsync(PodReport report, CancellationToken cancellationToken)
+        {
+            await inner.WriteAsync(report, cancellationToken);
+            await Seen.WriteAsync(report, cancellationToken);
+        }
+    }
+
+    private static JsonObject PodJson(string name, string image, string restartPolicy) => JsonNode.Parse(KubernetesJson.Serialize(new V1Pod
+    {
+        ApiVersion = "v1",
+        Kind = "Pod",
+        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default" },
+        Spec = new V1PodSpec { NodeName = "wasm-node", RestartPolicy = restartPolicy, TerminationGracePeriodSeconds = 30, Containers = [new V1Container { Name = "main", Image = image }] },
+    }))!.AsObject();
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task Pods_created_in_the_API_run_report_their_status_and_are_deleted_the_kubelet_way()
+    {
+        await using var api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
+        using var client = new k8s.Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
+        var root = Directory.CreateTempSubdirectory("krustlet-agent-").FullName;
+        var node = new NodeAllocatable("wasm-node", 110, new ResourceQuantity("2"), new ResourceQuantity("4Gi"));
+        using var pool = new ExecutorPool(Host, 8);
+        var writer = new Observed(new KubernetesPodStatusWriter(client, "10.0.0.9"));
+        await using var pipeline = PodPipeline.Start(
+            new PodStages(
+                new AdmissionStage(node),
+                new LocalImages(new Dictionary<string, string> { ["hello"] = WasmFixtures.C("hello"), ["spin"] = WasmFixtures.Wat(Wat.InfiniteLoop) }),
+                new CompileStage(new CompileCache(Host, Path.Combine(root, "cache"))),
+                new VolumeSetupStage(new KubernetesPodResources(client), new VolumeOptions(Path.Combine(root, "pods")), node),
+                new RunStage(pool, new RunOptions(Path.Combine(root, "logs")))),
+            writer,
+            TestPods.Options());
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
+        var watching = pipeline.RunAsync(new KubernetesPodSource(client, "wasm-node"), stop.Token);
+
+        api.Put("pods", PodJson("hello", "hello", "Never"));
+        api.Put("pods", PodJson("server", "spin", "Always"));
+        var helloUid = api.Get("pods", "default", "hello")!["metadata"]!["uid"]!.GetValue<string>();
+        var serverUid = api.Get("pods", "default", "server")!["metadata"]!["uid"]!.GetValue<string>();
+
+        await writer.Seen.WaitForAsync(helloUid, r => r.Runtime?.Phase == PodPhase.Succeeded, TestContext.CancellationToken);
+        await writer.Seen.WaitForAsync(serverUid, r => r.Runtime?.Phase == PodPhase.Running && r.Runtime.Containers[0].Running, TestContext.CancellationToken);
+
+        var hello = KubernetesJson.Deserialize<V1Pod>(api.Get("pods", "default", "hello")!.ToJsonString());
+        Assert.AreEqual("Succeeded", hello.Status.Phase);
+        Assert.AreEqual(0, hello.Status.ContainerStatuses[0].State.Terminated.ExitCode);
+        Assert.AreEqual("Completed", hello.Status.ContainerStatuses[0].State.Terminated.Reason);
+        var server = KubernetesJson.Deserialize<V1Pod>(api.Get("pods", "default", "server")!.ToJsonString());
+        Assert.AreEqual("Running", server.Status.Phase);
+        Assert.AreEqual("True", server.Status.Conditions.Single(c => c.Type == "Ready").Status);
+
+        // kubectl delete: a graceful deletion; the agent stops the pod, writes its end, and deletes it with grace 0.
+        await client.CoreV1.DeleteNamespacedPodAsync("server", "default", gracePeriodSeconds: 30, cancellationToken: TestContext.CancellationToken);
+        await writer.Seen.WaitForAsync(serverUid, r => r.Kind == PodReportKind.Deleted, TestContext.CancellationToken);
+
+        Assert.IsNull(api.Get("pods", "default", "server"), "the pod object is gone");
+        Assert.AreEqual(0, pool.Running, "its container was stopped");
+        Assert.IsFalse(Directory.Exists(Path.Combine(root, "pods", serverUid)), "its volumes were torn down");
+        Assert.IsTrue(api.Requests.Count(r => r.StartsWith("PATCH", StringComparison.Ordinal)) < 20, "status writes do not feed back into the watch: " + api.Requests.Count(r => r.StartsWith("PATCH", StringComparison.Ordinal)));
+
+        await stop.CancelAsync();
+        try
+        {
+            await watching;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        Directory.Delete(root, recursive: true);
+    }
+}
