@@ -250,10 +250,23 @@ public sealed class ApiEmulator : IAsyncDisposable
         }
 
         var segments = path.Trim('/').Split('/');
-        // /api/v1/pods | /api/v1/namespaces/{ns}/{resource}[/{name}[/{sub}]]
+        // /api/v1/pods | /api/v1/namespaces/{ns}/{resource}[/{name}[/{sub}]] | /api/v1/nodes[/{name}[/status]]
+        // | /apis/coordination.k8s.io/v1/namespaces/{ns}/leases[/{name}]
         if (segments.Length == 3 && segments[0] == "api" && segments[2] == "pods")
         {
             await ListOrWatchAsync(context, "pods", null);
+            return;
+        }
+
+        if (segments.Length >= 3 && segments[0] == "api" && segments[2] == "nodes")
+        {
+            await NamespacedAsync(context, "nodes", string.Empty, segments.Length > 3 ? segments[3] : null, segments.Length > 4 ? segments[4] : null);
+            return;
+        }
+
+        if (segments.Length >= 6 && segments[0] == "apis" && segments[1] == "coordination.k8s.io" && segments[3] == "namespaces" && segments[5] == "leases")
+        {
+            await NamespacedAsync(context, "leases", segments[4], segments.Length > 6 ? segments[6] : null, null);
             return;
         }
 
@@ -284,7 +297,18 @@ public sealed class ApiEmulator : IAsyncDisposable
             if (method == "POST")
             {
                 var body = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();
-                body["metadata"]!.AsObject()["namespace"] = ns;
+                if (ns.Length > 0)
+                {
+                    body["metadata"]!.AsObject()["namespace"] = ns;
+                }
+
+                var created = body["metadata"]!["name"]!.GetValue<string>();
+                if (Get(resource, ns, created) is not null)
+                {
+                    await WriteAsync(context, 409, Status(409, "AlreadyExists", $"{resource} \"{created}\" already exists", created, resource));
+                    return;
+                }
+
                 await WriteAsync(context, 201, Put(resource, body));
                 return;
             }
@@ -315,6 +339,40 @@ public sealed class ApiEmulator : IAsyncDisposable
             {
                 case "GET":
                     await WriteAsync(context, 200, current);
+                    return;
+                case "PUT":
+                    var replacement = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();
+                    lock (_lock)
+                    {
+                        var stored = _objects[(resource, ns, name)];
+                        var expected = replacement["metadata"]?["resourceVersion"]?.GetValue<string>();
+                        if (expected is not null && expected != stored["metadata"]!["resourceVersion"]!.GetValue<string>())
+                        {
+                            current = null;
+                        }
+                        else
+                        {
+                            var meta = replacement["metadata"]!.AsObject();
+                            meta["uid"] = stored["metadata"]!["uid"]!.DeepClone();
+                            meta["creationTimestamp"] = stored["metadata"]!["creationTimestamp"]?.DeepClone();
+                            if (sub == "status")
+                            {
+                                stored["status"] = replacement["status"]?.DeepClone();
+                                replacement = stored;
+                            }
+                            else if (stored["status"] is { } status && replacement["status"] is null)
+                            {
+                                replacement["status"] = status.DeepClone(); // PUT of the object keeps its status
+                            }
+
+                            Record(resource, "MODIFIED", (resource, ns, name), replacement);
+                            current = replacement.DeepClone().AsObject();
+                        }
+                    }
+
+                    await (current is null
+                        ? WriteAsync(context, 409, Status(409, "Conflict", $"Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", name, resource))
+                        : WriteAsync(context, 200, current));
                     return;
                 case "PATCH" when sub == "status" || sub is null:
                     var patch = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();

@@ -1,0 +1,114 @@
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using Krustlet.Stages.Kubernetes;
+
+namespace Krustlet.Stages.Tests.Kubernetes;
+
+[TestClass]
+public sealed class NodeAgentTests
+{
+    private ApiEmulator _api = null!;
+    private k8s.Kubernetes _client = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestInitialize]
+    public async Task Start()
+    {
+        _api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
+        _client = new k8s.Kubernetes(new KubernetesClientConfiguration { Host = _api.Url });
+    }
+
+    [TestCleanup]
+    public async Task Stop()
+    {
+        _client.Dispose();
+        await _api.DisposeAsync();
+    }
+
+    private static NodeOptions Options => new("wasm-node", "10.0.0.7")
+    {
+        Labels = new Dictionary<string, string> { ["team"] = "edge", ["node-role.kubernetes.io/worker"] = "", ["node.kubernetes.io/instance-type"] = "small" },
+    };
+
+    private V1Node Node() => KubernetesJson.Deserialize<V1Node>(_api.Get("nodes", string.Empty, "wasm-node")!.ToJsonString());
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Registering_creates_the_node_with_labels_taints_capacity_and_info()
+    {
+        await new NodeAgent(_client, Options).RegisterAsync(TestContext.CancellationToken);
+
+        var node = Node();
+        Assert.AreEqual("wasm32-wasi", node.Metadata.Labels["kubernetes.io/arch"]);
+        Assert.AreEqual("wasm32-wasi", node.Metadata.Labels["kubernetes.io/os"]);
+        Assert.AreEqual("wasm-node", node.Metadata.Labels["kubernetes.io/hostname"]);
+        Assert.AreEqual("krustlet", node.Metadata.Labels["type"]);
+        Assert.AreEqual("edge", node.Metadata.Labels["team"]);
+        Assert.AreEqual("small", node.Metadata.Labels["node.kubernetes.io/instance-type"]);
+        Assert.IsFalse(node.Metadata.Labels.ContainsKey("node-role.kubernetes.io/worker"), "a kubelet may not set node-role labels");
+        CollectionAssert.AreEquivalent(new[] { "NoSchedule", "NoExecute" }, node.Spec.Taints.Select(t => t.Effect).ToArray());
+        Assert.IsTrue(node.Spec.Taints.All(t => t.Key == "kubernetes.io/arch" && t.Value == "wasm32-wasi"));
+        Assert.AreEqual("110", node.Status.Capacity["pods"].ToString());
+        Assert.AreEqual(Environment.ProcessorCount.ToString(System.Globalization.CultureInfo.InvariantCulture), node.Status.Allocatable["cpu"].ToString());
+        Assert.AreEqual("wasmtime://50.0.1", node.Status.NodeInfo.ContainerRuntimeVersion);
+        Assert.AreEqual(10250, node.Status.DaemonEndpoints.KubeletEndpoint.Port);
+        Assert.AreEqual("10.0.0.7", node.Status.Addresses.Single(a => a.Type == "InternalIP").Address);
+        CollectionAssert.AreEquivalent(new[] { "Ready", "MemoryPressure", "DiskPressure", "PIDPressure" }, node.Status.Conditions.Select(c => c.Type).ToArray());
+        Assert.AreEqual("True", node.Status.Conditions.Single(c => c.Type == "Ready").Status);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task On_restart_an_existing_node_is_brought_up_to_date()
+    {
+        _api.Put("nodes", JsonNode.Parse(KubernetesJson.Serialize(new V1Node
+        {
+            ApiVersion = "v1",
+            Kind = "Node",
+            Metadata = new V1ObjectMeta { Name = "wasm-node", Labels = new Dictionary<string, string> { ["added-by-admin"] = "yes", ["team"] = "old" } },
+            Spec = new V1NodeSpec { Taints = [new V1Taint { Key = "stale", Effect = "NoSchedule" }] },
+        }))!.AsObject());
+
+        await new NodeAgent(_client, Options).RegisterAsync(TestContext.CancellationToken);
+
+        var node = Node();
+        Assert.AreEqual("yes", node.Metadata.Labels["added-by-admin"], "labels others set are kept");
+        Assert.AreEqual("edge", node.Metadata.Labels["team"], "our labels are brought up to date");
+        Assert.IsFalse(node.Spec.Taints.Any(t => t.Key == "stale"));
+        Assert.AreEqual("True", node.Status.Conditions.Single(c => c.Type == "Ready").Status);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task The_lease_is_renewed_every_ten_seconds_and_errors_are_retried()
+    {
+        var time = new SignallingTimeProvider();
+        var agent = new NodeAgent(_client, Options, time);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
+
+        var firstWait = time.NextTimer;
+        var running = agent.RunAsync(stop.Token);
+        await firstWait.WaitAsync(TestContext.CancellationToken);
+        var lease = _api.Get("leases", NodeAgent.LeaseNamespace, "wasm-node")!;
+        Assert.AreEqual("wasm-node", lease["spec"]!["holderIdentity"]!.GetValue<string>());
+        Assert.AreEqual(40, lease["spec"]!["leaseDurationSeconds"]!.GetValue<int>());
+        var firstRenew = lease["spec"]!["renewTime"]!.GetValue<string>();
+
+        // The next renewal fails once (a 500); the agent retries quickly and carries on.
+        _api.Fail("GET", "/leases/wasm-node", 500);
+        var retryWait = time.NextTimer;
+        time.Advance(TimeSpan.FromSeconds(10));
+        await retryWait.WaitAsync(TestContext.CancellationToken);
+        Assert.AreEqual(1, agent.Renewals);
+        var renewedWait = time.NextTimer;
+        time.Advance(TimeSpan.FromMilliseconds(200));
+        await renewedWait.WaitAsync(TestContext.CancellationToken);
+
+        Assert.AreEqual(2, agent.Renewals);
+        Assert.AreNotEqual(firstRenew, _api.Get("leases", NodeAgent.LeaseNamespace, "wasm-node")!["spec"]!["renewTime"]!.GetValue<string>());
+        await stop.CancelAsync();
+        await running;
+    }
+}
