@@ -101,6 +101,15 @@ public sealed class ApiEmulator : IAsyncDisposable
         }
     }
 
+    /// <summary>Every stored object of a resource.</summary>
+    public IReadOnlyList<JsonObject> All(string resource)
+    {
+        lock (_lock)
+        {
+            return [.. _objects.Where(p => p.Key.Resource == resource).Select(p => p.Value.DeepClone().AsObject())];
+        }
+    }
+
     /// <summary>Removes an object outright (a DELETED event), as the API server does once graceful deletion ends.</summary>
     public bool Remove(string resource, string ns, string name)
     {

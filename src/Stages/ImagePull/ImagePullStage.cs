@@ -22,13 +22,14 @@ public interface IPodSecretReader
 /// ImagePullBackOff while it waits, and again when the backoff expires to retry the pull. Re-entry goes
 /// through the pipeline's per-pod gate (<see cref="UseReentry"/>).
 /// </remarks>
-public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets = null, string? nodeCredentialsFile = null, Run.RestartBackoffOptions? backoff = null, TimeProvider? time = null) : IStage<V1Pod>
+public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets = null, string? nodeCredentialsFile = null, Run.RestartBackoffOptions? backoff = null, TimeProvider? time = null, PodEvents.IPodEventRecorder? events = null) : IStage<V1Pod>
 {
     public const string DockerConfigJsonType = "kubernetes.io/dockerconfigjson";
     public const string DockerConfigJsonKey = ".dockerconfigjson";
     public const string ImagePullBackOff = "ImagePullBackOff";
 
     private readonly PodRetry _retry = new(backoff, time);
+    private readonly PodEvents.IPodEventRecorder _events = events ?? PodEvents.NullPodEventRecorder.Instance;
 
     /// <summary>How the stage asks for a pod to run through the pipeline again (the pipeline's <c>Reenter</c>).</summary>
     public void UseReentry(Func<string, string, bool> reenter) => _retry.UseReentry(reenter);
@@ -69,11 +70,14 @@ public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets
             try
             {
                 var credentials = await CredentialsAsync(pod, image, cancellationToken);
+                _events.Record(pod, false, "Pulling", $"Pulling image \"{container.Image}\"", container.Name);
                 pulled[container.Name] = await puller.PullAsync(image, PolicyFor(container, image), credentials, cancellationToken);
+                _events.Record(pod, false, "Pulled", $"Successfully pulled image \"{container.Image}\"", container.Name);
                 _retry.Clear(item.Key, container.Image);
             }
             catch (ImagePullException ex)
             {
+                _events.Record(pod, true, "Failed", $"Failed to pull image \"{container.Image}\": {ex.Message}", container.Name);
                 if (ex.Reason == ImagePullException.ErrImagePull)
                 {
                     _retry.Schedule(item.Key, container.Image, "image pull backoff expired");

@@ -32,8 +32,11 @@ internal sealed partial class PodWorker : IDisposable
     private bool _stopping;
     private Task _running = Task.CompletedTask;
 
-    public PodWorker(V1Pod pod, CompiledModules compiled, PulledImages pulled, PreparedContainers? prepared, ExecutorPool pool, RunOptions options, TimeProvider time, Func<PodRuntimeStatus, ValueTask> publish, ILogger logger)
+    private readonly PodEvents.IPodEventRecorder _events;
+
+    public PodWorker(V1Pod pod, CompiledModules compiled, PulledImages pulled, PreparedContainers? prepared, ExecutorPool pool, RunOptions options, TimeProvider time, Func<PodRuntimeStatus, ValueTask> publish, ILogger logger, PodEvents.IPodEventRecorder events)
     {
+        _events = events;
         _pod = pod;
         _uid = pod.Metadata.Uid;
         _restartPolicy = pod.Spec.RestartPolicy ?? "Always";
@@ -105,15 +108,16 @@ internal sealed partial class PodWorker : IDisposable
     // ones and cancels backoff waits outside it (cancellation may run continuations inline).
     private void StopAll(string reason)
     {
-        List<ContainerControl> running;
+        List<(string Name, ContainerControl Control)> running;
         lock (_lock)
         {
             _stopping = true;
-            running = [.. _apps.Concat(_init).Select(r => r.Control).OfType<ContainerControl>()];
+            running = [.. _apps.Concat(_init).Where(r => r.Control is not null).Select(r => (r.Name, r.Control!))];
         }
 
-        foreach (var control in running)
+        foreach (var (name, control) in running)
         {
+            _events.Record(_pod, false, "Killing", $"Stopping container {name}", name);
             control.Kill(reason);
         }
 
@@ -207,6 +211,7 @@ internal sealed partial class PodWorker : IDisposable
                 run.Control = null;
                 if (restart)
                 {
+                    _events.Record(_pod, true, "BackOff", $"Back-off restarting failed container {run.Name} in pod {_pod.Metadata.Name}_{_pod.Metadata.NamespaceProperty ?? "default"}({_uid})", run.Name);
                     var delay = run.Backoff.Next(exit.FinishedAt - exit.StartedAt);
                     run.LastState = terminated;
                     run.State = new WaitingState("CrashLoopBackOff", string.Create(CultureInfo.InvariantCulture, $"back-off {delay.TotalSeconds:0.###}s restarting failed container={run.Name} pod={_pod.Metadata.Name}_{_pod.Metadata.NamespaceProperty ?? "default"}({_uid})"));
@@ -256,6 +261,8 @@ internal sealed partial class PodWorker : IDisposable
             run.State = new RunningState(_time.GetUtcNow());
         }
 
+        _events.Record(_pod, false, "Created", $"Created container {run.Name}", run.Name);
+        _events.Record(_pod, false, "Started", $"Started container {run.Name}", run.Name);
         await PublishAsync();
         var launch = new ContainerLaunch(
             run.Name,

@@ -25,8 +25,11 @@ public sealed class RunStage : IStage<V1Pod>, IPodRuntimeSource
     private readonly ConcurrentDictionary<string, PodWorker> _workers = new(StringComparer.Ordinal);
     private Func<PodReport, CancellationToken, ValueTask> _report = (_, _) => ValueTask.CompletedTask;
 
-    public RunStage(ExecutorPool pool, RunOptions options, TimeProvider? time = null, ILogger? logger = null)
+    private readonly PodEvents.IPodEventRecorder _events;
+
+    public RunStage(ExecutorPool pool, RunOptions options, TimeProvider? time = null, ILogger? logger = null, PodEvents.IPodEventRecorder? events = null)
     {
+        _events = events ?? PodEvents.NullPodEventRecorder.Instance;
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(options);
         _pool = pool;
@@ -62,7 +65,7 @@ public sealed class RunStage : IStage<V1Pod>, IPodRuntimeSource
             return ValueTask.FromResult(StageOutcome.Fail(CompileStage.CreateContainerError, "no compiled modules for the pod's containers"));
         }
 
-        var worker = new PodWorker(pod, compiled, pulled, item.Get<PreparedContainers>(), _pool, _options, _time, status => PublishAsync(item.Key, pod, status), _logger);
+        var worker = new PodWorker(pod, compiled, pulled, item.Get<PreparedContainers>(), _pool, _options, _time, status => PublishAsync(item.Key, pod, status), _logger, _events);
         if (_workers.TryAdd(item.Key, worker))
         {
             worker.Start();

@@ -20,7 +20,8 @@ public sealed class ImagePullBackoffTests
         var time = new SignallingTimeProvider();
         var handler = new InspectingHandler();
         using var client = new OciRegistryClient(new RegistryOptions(), handler);
-        var stage = new ImagePullStage(new ImagePuller(client, new ContentStore(root), new RegistryOptions()), time: time);
+        var recorded = new RecordedEvents();
+        var stage = new ImagePullStage(new ImagePuller(client, new ContentStore(root), new RegistryOptions()), time: time, events: recorded);
         var writer = new ObservingWriter();
         await using var pipeline = PodPipeline.Start(TestPods.Stages() with { ImagePull = stage }, writer, TestPods.Options(), time: time);
         var image = ImageReference.Parse($"{registry.Host}/later/app:v1");
@@ -50,6 +51,8 @@ public sealed class ImagePullBackoffTests
         time.Advance(TimeSpan.FromSeconds(1));
         await writer.WaitForAsync(pod.Metadata.Uid, r => r.Kind == PodReportKind.Applied, TestContext.CancellationToken);
         Assert.IsTrue(writer.Reports.Timelines()[pod.Metadata.Uid].Any(r => r.Reason == "ErrImagePull"));
+        CollectionAssert.IsSubsetOf(new[] { "Pulling", "Failed", "Pulled" }, recorded.All.Select(e => e.Reason).ToArray());
+        Assert.IsTrue(recorded.All.Where(e => e.Reason == "Failed").All(e => e.Warning && e.Message.StartsWith($"Failed to pull image \"{image}\": ", StringComparison.Ordinal)));
         Directory.Delete(root, recursive: true);
     }
 }

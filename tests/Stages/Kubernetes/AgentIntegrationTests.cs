@@ -47,6 +47,7 @@ public sealed class AgentIntegrationTests
         var root = Directory.CreateTempSubdirectory("krustlet-agent-").FullName;
         var node = new NodeAllocatable("wasm-node", 110, new ResourceQuantity("2"), new ResourceQuantity("4Gi"));
         using var pool = new ExecutorPool(Host, 8);
+        var events = KubernetesEventRecorder.Start(client, "wasm-node");
         var writer = new Observed(new KubernetesPodStatusWriter(client, "10.0.0.9"));
         await using var pipeline = PodPipeline.Start(
             new PodStages(
@@ -54,7 +55,7 @@ public sealed class AgentIntegrationTests
                 new LocalImages(new Dictionary<string, string> { ["hello"] = WasmFixtures.C("hello"), ["spin"] = WasmFixtures.Wat(Wat.InfiniteLoop) }),
                 new CompileStage(new CompileCache(Host, Path.Combine(root, "cache"))),
                 new VolumeSetupStage(new KubernetesPodResources(client), new VolumeOptions(Path.Combine(root, "pods")), node),
-                new RunStage(pool, new RunOptions(Path.Combine(root, "logs")))),
+                new RunStage(pool, new RunOptions(Path.Combine(root, "logs")), events: events)),
             writer,
             TestPods.Options());
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
@@ -94,6 +95,11 @@ public sealed class AgentIntegrationTests
         {
         }
 
+        // The kubelet's events, as kubectl describe shows them.
+        await events.DisposeAsync();
+        var posted = api.All("events").Select(e => (Pod: e["involvedObject"]!["name"]!.GetValue<string>(), Reason: e["reason"]!.GetValue<string>(), Message: e["message"]!.GetValue<string>())).ToList();
+        CollectionAssert.IsSubsetOf(new[] { ("hello", "Created", "Created container main"), ("hello", "Started", "Started container main"), ("server", "Killing", "Stopping container main") }, posted);
+        Assert.AreEqual(0, events.Dropped);
         Directory.Delete(root, recursive: true);
     }
 }

@@ -70,6 +70,9 @@ public sealed class RunStageTests
         var third = (await harness.WaitForAsync(pod, s => First(s).RestartCount == 2 && First(s).State is WaitingState, TestContext.CancellationToken)).Runtime!;
         StringAssert.StartsWith(((WaitingState)First(third).State).Message, "back-off 40s");
         Assert.IsTrue(File.Exists(Path.Combine(harness.LogRoot, "default_crasher_uid-crasher", "main", "1.log")), "each run keeps its own log");
+        var events = harness.Events.All.Where(e => e.Pod == "crasher").ToList();
+        Assert.AreEqual(3, events.Count(e => e.Reason == "Started"));
+        Assert.IsTrue(events.Any(e => e.Warning && e.Reason == "BackOff" && e.Message == "Back-off restarting failed container main in pod crasher_default(uid-crasher)"));
     }
 
     [TestMethod]

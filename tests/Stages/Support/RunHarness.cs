@@ -71,6 +71,17 @@ internal sealed class LocalImages(IReadOnlyDictionary<string, string> modules) :
     public ValueTask<StageOutcome> TeardownAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken) => ValueTask.FromResult(StageOutcome.Continue);
 }
 
+/// <summary>Keeps the events a stage records, for tests.</summary>
+internal sealed class RecordedEvents : Krustlet.Stages.PodEvents.IPodEventRecorder
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(string Pod, bool Warning, string Reason, string Message)> _events = new();
+
+    public IReadOnlyList<(string Pod, bool Warning, string Reason, string Message)> All => [.. _events];
+
+    public void Record(V1Pod pod, bool warning, string reason, string message, string? container = null) =>
+        _events.Enqueue((pod.Metadata.Name, warning, reason, message));
+}
+
 /// <summary>A pod pipeline with the real compile and run stages on a fake clock.</summary>
 internal sealed class RunHarness : IAsyncDisposable
 {
@@ -82,7 +93,7 @@ internal sealed class RunHarness : IAsyncDisposable
     {
         Cache = new CompileCache(Host, Path.Combine(_root, "cache"));
         Pool = new ExecutorPool(Host, slots, Time);
-        Run = new RunStage(Pool, new RunOptions(Path.Combine(_root, "logs")), Time);
+        Run = new RunStage(Pool, new RunOptions(Path.Combine(_root, "logs")), Time, events: Events);
         Pipeline = PodPipeline.Start(
             new PodStages(new RecordingStage(StageNames.Admission), new LocalImages(images), new CompileStage(Cache), new RecordingStage(StageNames.VolumeSetup), Run),
             Writer,
@@ -91,6 +102,8 @@ internal sealed class RunHarness : IAsyncDisposable
     }
 
     public SignallingTimeProvider Time { get; } = new();
+
+    public RecordedEvents Events { get; } = new();
 
     public ObservingWriter Writer { get; } = new();
 
