@@ -55,6 +55,9 @@ public sealed class ApiEmulator : IAsyncDisposable
     /// <summary>http://127.0.0.1:port</summary>
     public string Url { get; private set; } = string.Empty;
 
+    /// <summary>Added before answering every request (a slow API server).</summary>
+    public TimeSpan Latency { get; set; }
+
     /// <summary>Requests received, as "METHOD path?query".</summary>
     public List<string> Requests { get; } = [];
 
@@ -245,6 +248,11 @@ public sealed class ApiEmulator : IAsyncDisposable
 
                 injected = status;
             }
+        }
+
+        if (Latency > TimeSpan.Zero)
+        {
+            await Task.Delay(Latency, context.RequestAborted);
         }
 
         if (injected is { } code)

@@ -30,13 +30,12 @@ public sealed class AgentIntegrationTests
         }
     }
 
-    private static JsonObject PodJson(string name, string image, string restartPolicy) => JsonNode.Parse(KubernetesJson.Serialize(new V1Pod
+    private static JsonObject PodJson(string name, string image, string restartPolicy, Action<V1PodSpec>? change = null)
     {
-        ApiVersion = "v1",
-        Kind = "Pod",
-        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default" },
-        Spec = new V1PodSpec { NodeName = "wasm-node", RestartPolicy = restartPolicy, TerminationGracePeriodSeconds = 30, Containers = [new V1Container { Name = "main", Image = image }] },
-    }))!.AsObject();
+        var spec = new V1PodSpec { NodeName = "wasm-node", RestartPolicy = restartPolicy, TerminationGracePeriodSeconds = 30, Containers = [new V1Container { Name = "main", Image = image }] };
+        change?.Invoke(spec);
+        return JsonNode.Parse(KubernetesJson.Serialize(new V1Pod { ApiVersion = "v1", Kind = "Pod", Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default" }, Spec = spec }))!.AsObject();
+    }
 
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
@@ -49,13 +48,14 @@ public sealed class AgentIntegrationTests
         using var pool = new ExecutorPool(Host, 8);
         var events = KubernetesEventRecorder.Start(client, "wasm-node");
         var writer = new Observed(new KubernetesPodStatusWriter(client, "10.0.0.9"));
+        var runStage = new RunStage(pool, new RunOptions(Path.Combine(root, "logs")) { Backoff = new RestartBackoffOptions { Initial = TimeSpan.FromMilliseconds(20) } }, events: events);
         await using var pipeline = PodPipeline.Start(
             new PodStages(
                 new AdmissionStage(node),
-                new LocalImages(new Dictionary<string, string> { ["hello"] = WasmFixtures.C("hello"), ["spin"] = WasmFixtures.Wat(Wat.InfiniteLoop) }),
+                new LocalImages(new Dictionary<string, string> { ["hello"] = WasmFixtures.C("hello"), ["spin"] = WasmFixtures.Wat(Wat.InfiniteLoop), ["crash"] = WasmFixtures.Wat(Wat.Exit(1)), ["inspect"] = WasmFixtures.C("inspect") }),
                 new CompileStage(new CompileCache(Host, Path.Combine(root, "cache"))),
                 new VolumeSetupStage(new KubernetesPodResources(client), new VolumeOptions(Path.Combine(root, "pods")), node),
-                new RunStage(pool, new RunOptions(Path.Combine(root, "logs")), events: events)),
+                runStage),
             writer,
             TestPods.Options());
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
@@ -68,6 +68,28 @@ public sealed class AgentIntegrationTests
 
         await writer.Seen.WaitForAsync(helloUid, r => r.Runtime?.Phase == PodPhase.Succeeded, TestContext.CancellationToken);
         await writer.Seen.WaitForAsync(serverUid, r => r.Runtime?.Phase == PodPhase.Running && r.Runtime.Containers[0].Running, TestContext.CancellationToken);
+
+        // Restarts per policy are visible in the status; configMaps and secrets come from the API.
+        api.Put("configmaps", JsonNode.Parse(KubernetesJson.Serialize(new V1ConfigMap { ApiVersion = "v1", Kind = "ConfigMap", Metadata = new V1ObjectMeta { Name = "settings", NamespaceProperty = "default" }, Data = new Dictionary<string, string> { ["mode"] = "from-the-api" } }))!.AsObject());
+        api.Put("secrets", JsonNode.Parse(KubernetesJson.Serialize(new V1Secret { ApiVersion = "v1", Kind = "Secret", Metadata = new V1ObjectMeta { Name = "creds", NamespaceProperty = "default" }, Data = new Dictionary<string, byte[]> { ["token"] = "s3cret"u8.ToArray() } }))!.AsObject());
+        api.Put("pods", PodJson("crasher", "crash", "OnFailure"));
+        api.Put("pods", PodJson("reader", "inspect", "Never", spec =>
+        {
+            spec.Volumes = [new V1Volume { Name = "settings", ConfigMap = new V1ConfigMapVolumeSource { Name = "settings" } }];
+            spec.Containers[0].VolumeMounts = [new V1VolumeMount { Name = "settings", MountPath = "/settings" }];
+            spec.Containers[0].Args = ["/settings/mode"];
+            spec.Containers[0].Env = [new V1EnvVar { Name = "TOKEN", ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Name = "creds", Key = "token" } } }];
+        }));
+        var crasherUid = api.Get("pods", "default", "crasher")!["metadata"]!["uid"]!.GetValue<string>();
+        var readerUid = api.Get("pods", "default", "reader")!["metadata"]!["uid"]!.GetValue<string>();
+        await writer.Seen.WaitForAsync(crasherUid, r => r.Runtime?.Containers[0].RestartCount >= 2, TestContext.CancellationToken);
+        await writer.Seen.WaitForAsync(readerUid, r => r.Runtime?.Phase == PodPhase.Succeeded, TestContext.CancellationToken);
+        var crasher = KubernetesJson.Deserialize<V1Pod>(api.Get("pods", "default", "crasher")!.ToJsonString());
+        Assert.IsTrue(crasher.Status.ContainerStatuses[0].RestartCount >= 2);
+        Assert.AreEqual(1, crasher.Status.ContainerStatuses[0].LastState.Terminated.ExitCode);
+        var readerLog = File.ReadAllText(Path.Combine(root, "logs", $"default_reader_{readerUid}", "main", "0.log"));
+        StringAssert.Contains(readerLog, "stdout F FILE /settings/mode=from-the-api");
+        StringAssert.Contains(readerLog, "stdout F ENV TOKEN=s3cret");
 
         var hello = KubernetesJson.Deserialize<V1Pod>(api.Get("pods", "default", "hello")!.ToJsonString());
         Assert.AreEqual("Succeeded", hello.Status.Phase);
@@ -82,9 +104,9 @@ public sealed class AgentIntegrationTests
         await writer.Seen.WaitForAsync(serverUid, r => r.Kind == PodReportKind.Deleted, TestContext.CancellationToken);
 
         Assert.IsNull(api.Get("pods", "default", "server"), "the pod object is gone");
-        Assert.AreEqual(0, pool.Running, "its container was stopped");
+        Assert.IsNull(runStage.Current(serverUid), "the spinning server's containers were stopped and the pod forgotten");
         Assert.IsFalse(Directory.Exists(Path.Combine(root, "pods", serverUid)), "its volumes were torn down");
-        Assert.IsTrue(api.Requests.Count(r => r.StartsWith("PATCH", StringComparison.Ordinal)) < 20, "status writes do not feed back into the watch: " + api.Requests.Count(r => r.StartsWith("PATCH", StringComparison.Ordinal)));
+        Assert.IsTrue(api.Requests.Count(r => r.StartsWith("PATCH /api/v1/namespaces/default/pods/hello", StringComparison.Ordinal)) < 10, "status writes do not feed back into the watch");
 
         await stop.CancelAsync();
         try

@@ -77,12 +77,14 @@ public sealed class KubernetesPodStatusWriterTests
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
-    public async Task Server_errors_and_429_are_retried_with_backoff_until_the_status_lands()
+    public async Task Server_errors_conflicts_and_429_are_retried_with_backoff_until_the_status_lands()
     {
         var time = new SignallingTimeProvider();
         var writer = new KubernetesPodStatusWriter(_client, "10.0.0.5", time);
         _api.Fail("PATCH", "/status", 500);
+        _api.Fail("PATCH", "/status", 409);
         _api.Fail("PATCH", "/status", 429);
+        _api.Latency = TimeSpan.FromMilliseconds(5);
 
         var firstWait = time.NextTimer;
         var writing = writer.WriteAsync(Running(Started), TestContext.CancellationToken).AsTask();
@@ -90,12 +92,15 @@ public sealed class KubernetesPodStatusWriterTests
         var secondWait = time.NextTimer;
         time.Advance(TimeSpan.FromMilliseconds(100));
         await secondWait.WaitAsync(TestContext.CancellationToken);
+        var thirdWait = time.NextTimer;
+        time.Advance(TimeSpan.FromMilliseconds(200));
+        await thirdWait.WaitAsync(TestContext.CancellationToken);
         time.Advance(TimeSpan.FromMilliseconds(999));
         Assert.IsFalse(writing.IsCompleted, "429 asked to retry after 1 s");
         time.Advance(TimeSpan.FromMilliseconds(1));
         await writing;
 
-        Assert.AreEqual(3, _api.Requests.Count(r => r == "PATCH /api/v1/namespaces/shop/pods/web/status"));
+        Assert.AreEqual(4, _api.Requests.Count(r => r == "PATCH /api/v1/namespaces/shop/pods/web/status"));
         Assert.AreEqual("Running", _api.Get("pods", "shop", "web")!["status"]!["phase"]!.GetValue<string>());
     }
 
