@@ -32,6 +32,17 @@ public sealed partial class KubernetesPodStatusWriter(IKubernetes client, string
         if (report.IsFinal)
         {
             _written.TryRemove(report.Uid, out _);
+
+            // As the kubelet: the pod's last status (its containers terminated), then the deletion.
+            if (report.Runtime is not null)
+            {
+                var finalStatus = new V1Patch(new { status = ToStatus(report) }, V1Patch.PatchType.MergePatch);
+                await RetryAsync(report, "final status patch", async ct =>
+                {
+                    await client.CoreV1.PatchNamespacedPodStatusAsync(finalStatus, report.Name, report.Namespace, cancellationToken: ct);
+                }, cancellationToken);
+            }
+
             await RetryAsync(report, "delete", async ct =>
             {
                 await client.CoreV1.DeleteNamespacedPodAsync(report.Name, report.Namespace, new V1DeleteOptions { GracePeriodSeconds = 0 }, gracePeriodSeconds: 0, cancellationToken: ct);
@@ -97,6 +108,7 @@ public sealed partial class KubernetesPodStatusWriter(IKubernetes client, string
         return new V1PodStatus
         {
             Phase = runtime.Phase.ToString(),
+            QosClass = runtime.QosClass,
             Reason = runtime.Reason,
             Message = runtime.Message,
             HostIP = nodeIp,

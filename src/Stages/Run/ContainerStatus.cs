@@ -59,4 +59,31 @@ public sealed record PodRuntimeStatus(
     string? Message,
     DateTimeOffset StartTime,
     IReadOnlyList<ContainerStatusSnapshot> InitContainers,
-    IReadOnlyList<ContainerStatusSnapshot> Containers);
+    IReadOnlyList<ContainerStatusSnapshot> Containers)
+{
+    private static readonly string[] ComputeResources = ["cpu", "memory"];
+
+    /// <summary>Kubernetes' QoS class of the pod (Guaranteed, Burstable, BestEffort).</summary>
+    public string? QosClass { get; init; }
+
+    /// <summary>
+    /// The QoS class as Kubernetes computes it: BestEffort when no container requests or limits cpu or
+    /// memory; Guaranteed when every container limits both and its requests (defaulting to the limits)
+    /// equal them; Burstable otherwise.
+    /// </summary>
+    public static string QosClassOf(k8s.Models.V1Pod pod)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        var containers = PodContainers.All(pod).ToList();
+        static bool Has(IDictionary<string, k8s.Models.ResourceQuantity>? table, string name) => table is not null && table.ContainsKey(name);
+        if (containers.All(c => !Has(c.Resources?.Requests, "cpu") && !Has(c.Resources?.Requests, "memory") && !Has(c.Resources?.Limits, "cpu") && !Has(c.Resources?.Limits, "memory")))
+        {
+            return "BestEffort";
+        }
+
+        var guaranteed = containers.All(c => ComputeResources.All(r =>
+            c.Resources?.Limits is { } limits && limits.TryGetValue(r, out var limit)
+            && (c.Resources.Requests is not { } requests || !requests.TryGetValue(r, out var request) || request.ToDecimal() == limit.ToDecimal())));
+        return guaranteed ? "Guaranteed" : "Burstable";
+    }
+}

@@ -28,6 +28,7 @@ internal sealed partial class PodWorker : IDisposable
     private readonly ContainerRun[] _apps;
     private readonly DateTimeOffset _startTime;
     private readonly DateTimeOffset? _deadline;
+    private readonly string _qosClass;
     private (string Reason, string Message)? _failure;
     private bool _stopping;
     private Task _running = Task.CompletedTask;
@@ -47,6 +48,7 @@ internal sealed partial class PodWorker : IDisposable
         _logger = logger;
         _startTime = time.GetUtcNow();
         _deadline = pod.Spec.ActiveDeadlineSeconds is { } seconds ? _startTime.AddSeconds(seconds) : null;
+        _qosClass = PodRuntimeStatus.QosClassOf(pod);
 
         ContainerRun Prepare(V1Container container)
         {
@@ -129,7 +131,7 @@ internal sealed partial class PodWorker : IDisposable
         lock (_lock)
         {
             var (phase, reason, message) = Phase();
-            return new PodRuntimeStatus(phase, reason, message, _startTime, [.. _init.Select(r => r.Status(_uid))], [.. _apps.Select(r => r.Status(_uid))]);
+            return new PodRuntimeStatus(phase, reason, message, _startTime, [.. _init.Select(r => r.Status(_uid))], [.. _apps.Select(r => r.Status(_uid))]) { QosClass = _qosClass };
         }
     }
 

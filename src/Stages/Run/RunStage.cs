@@ -88,6 +88,7 @@ public sealed class RunStage : IStage<V1Pod>, IPodRuntimeSource
 
         var grace = TimeSpan.FromSeconds(item.Value?.Spec?.TerminationGracePeriodSeconds ?? 30);
         var stopped = await worker.StopAsync("the pod is being deleted", grace);
+        item.Set(worker.Snapshot()); // the final status: every container terminated
         worker.Dispose();
         return stopped
             ? StageOutcome.Continue

@@ -102,7 +102,7 @@ public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
             result.CompletedAt,
             kind == PodReportKind.Failed && pod is not null && ContainerWaitingReasons.Contains(result.Failure!.Reason)
                 ? WaitingOn(pod, result.Failure.Reason, message!, result.Item.AdmittedAt)
-                : null);
+                : result.Item.Get<PodRuntimeStatus>()); // the run stage's final view, on a teardown
     }
 
     /// <summary>Failures the kubelet shows as the containers' waiting reason, with the pod left Pending.</summary>

@@ -46,7 +46,7 @@ public sealed class KubernetesPodStatusWriterTests
             null,
             Started,
             [],
-            [new ContainerStatusSnapshot("main", new RunningState(Started.AddSeconds(1)), new TerminatedState(1, "Error", null, Started, Started.AddMilliseconds(500), "wasm://uid/main/0"), 1, "r/web:1", "sha256:abc", "wasm://uid/main/1")]));
+            [new ContainerStatusSnapshot("main", new RunningState(Started.AddSeconds(1)), new TerminatedState(1, "Error", null, Started, Started.AddMilliseconds(500), "wasm://uid/main/0"), 1, "r/web:1", "sha256:abc", "wasm://uid/main/1")]) { QosClass = "Burstable" });
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
@@ -58,6 +58,7 @@ public sealed class KubernetesPodStatusWriterTests
 
         var pod = KubernetesJson.Deserialize<V1Pod>(_api.Get("pods", "shop", "web")!.ToJsonString());
         Assert.AreEqual("Running", pod.Status.Phase);
+        Assert.AreEqual("Burstable", pod.Status.QosClass);
         Assert.AreEqual("10.0.0.5", pod.Status.PodIP);
         Assert.AreEqual("10.0.0.5", pod.Status.HostIP);
         Assert.AreEqual(Started.UtcDateTime, pod.Status.StartTime);
@@ -116,10 +117,47 @@ public sealed class KubernetesPodStatusWriterTests
         Assert.IsNotNull(_api.Get("pods", "shop", "web")!["metadata"]!["deletionTimestamp"], "a graceful delete leaves the pod for the kubelet");
         var writer = new KubernetesPodStatusWriter(_client, "10.0.0.5");
 
-        await writer.WriteAsync(new PodReport("uid", "shop", "web", PodReportKind.Deleted, PodReportOrigin.Pipeline, null, null, "2", Started), TestContext.CancellationToken);
+        var terminated = Running(Started).Runtime! with
+        {
+            Phase = PodPhase.Failed,
+            Containers = [new ContainerStatusSnapshot("main", new TerminatedState(137, "Error", "killed: the pod is being deleted", Started, Started.AddSeconds(5), "wasm://uid/main/1"), null, 1, "r/web:1", "sha256:abc", "wasm://uid/main/1")],
+        };
+        await writer.WriteAsync(new PodReport("uid", "shop", "web", PodReportKind.Deleted, PodReportOrigin.Pipeline, null, null, "2", Started, terminated), TestContext.CancellationToken);
         await writer.WriteAsync(new PodReport("uid", "shop", "web", PodReportKind.Deleted, PodReportOrigin.Pipeline, null, null, "2", Started), TestContext.CancellationToken);
 
         Assert.IsNull(_api.Get("pods", "shop", "web"));
-        Assert.IsTrue(_api.Requests.Any(r => r.StartsWith("DELETE /api/v1/namespaces/shop/pods/web?", StringComparison.Ordinal) && r.Contains("gracePeriodSeconds=0", StringComparison.Ordinal)));
+        var patch = _api.Requests.FindIndex(r => r == "PATCH /api/v1/namespaces/shop/pods/web/status");
+        var delete = _api.Requests.FindIndex(r => r.StartsWith("DELETE /api/v1/namespaces/shop/pods/web?", StringComparison.Ordinal) && r.Contains("gracePeriodSeconds=0", StringComparison.Ordinal));
+        Assert.IsTrue(patch >= 0 && delete > patch, "the final status is written, then the pod is deleted");
+    }
+
+    [TestMethod]
+    [DataRow(null, null, "BestEffort")]
+    [DataRow("100m/64Mi", "100m/64Mi", "Guaranteed")]
+    [DataRow(null, "100m/64Mi", "Guaranteed")]
+    [DataRow("50m/64Mi", "100m/64Mi", "Burstable")]
+    [DataRow("50m/-", null, "Burstable")]
+    public void The_QoS_class_follows_Kubernetes(string? requests, string? limits, string expected)
+    {
+        static Dictionary<string, ResourceQuantity>? Parse(string? text)
+        {
+            if (text is null)
+            {
+                return null;
+            }
+
+            var parts = text.Split('/');
+            var table = new Dictionary<string, ResourceQuantity> { ["cpu"] = new(parts[0]) };
+            if (parts[1] != "-")
+            {
+                table["memory"] = new ResourceQuantity(parts[1]);
+            }
+
+            return table;
+        }
+
+        var pod = new V1Pod { Spec = new V1PodSpec { Containers = [new V1Container { Name = "c", Resources = new V1ResourceRequirements { Requests = Parse(requests), Limits = Parse(limits) } }] } };
+
+        Assert.AreEqual(expected, PodRuntimeStatus.QosClassOf(pod));
     }
 }
