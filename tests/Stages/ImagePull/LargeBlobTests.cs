@@ -25,7 +25,7 @@ public sealed class LargeBlobTests
                 // A valid module header followed by a custom section filling 50 MiB.
                 var payload = 50 * 1024 * 1024;
                 file.Write([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x00]);
-                file.Write(Leb128(payload + 1));
+                file.Write(ComponentFixture.Leb128((uint)payload + 1));
                 file.Write([0x00]); // empty custom section name
                 var chunk = new byte[1024 * 1024];
                 RandomNumberGenerator.Fill(chunk);
@@ -62,18 +62,5 @@ public sealed class LargeBlobTests
     private sealed class Collect(List<PullProgress> reports) : IProgress<PullProgress>
     {
         public void Report(PullProgress value) => reports.Add(value);
-    }
-
-    private static byte[] Leb128(int value)
-    {
-        var bytes = new List<byte>();
-        do
-        {
-            var b = (byte)(value & 0x7f);
-            value >>= 7;
-            bytes.Add(value == 0 ? b : (byte)(b | 0x80));
-        }
-        while (value != 0);
-        return [.. bytes];
     }
 }

@@ -9,27 +9,8 @@ namespace Krustlet.Stages.Tests.Kubernetes;
 
 /// <summary>The pod watch source against the API emulator, through KubernetesClient as in production.</summary>
 [TestClass]
-public sealed class KubernetesPodSourceTests
+public sealed class KubernetesPodSourceTests : EmulatorTest
 {
-    private ApiEmulator _api = null!;
-    private k8s.Kubernetes _client = null!;
-
-    public TestContext TestContext { get; set; } = null!;
-
-    [TestInitialize]
-    public async Task Start()
-    {
-        _api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
-        _client = new k8s.Kubernetes(new KubernetesClientConfiguration { Host = _api.Url });
-    }
-
-    [TestCleanup]
-    public async Task Stop()
-    {
-        _client.Dispose();
-        await _api.DisposeAsync();
-    }
-
     private static JsonObject PodJson(string name, string node = "wasm-node", string image = "r/app:1") =>
         JsonNode.Parse(KubernetesJson.Serialize(new V1Pod
         {
@@ -39,7 +20,7 @@ public sealed class KubernetesPodSourceTests
             Spec = new V1PodSpec { NodeName = node, Containers = [new V1Container { Name = "main", Image = image }] },
         }))!.AsObject();
 
-    private string Uid(string name) => _api.Get("pods", "default", name)!["metadata"]!["uid"]!.GetValue<string>();
+    private string Uid(string name) => Api.Get("pods", "default", name)!["metadata"]!["uid"]!.GetValue<string>();
 
     /// <summary>Reads events from the source until <paramref name="until"/> says stop.</summary>
     private static async Task<List<PipelineEvent<V1Pod>>> ReadUntil(IAsyncEnumerator<PipelineEvent<V1Pod>> events, Func<List<PipelineEvent<V1Pod>>, bool> until)
@@ -57,33 +38,33 @@ public sealed class KubernetesPodSourceTests
     [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task Lists_then_watches_only_this_nodes_pods()
     {
-        _api.Put("pods", PodJson("mine-1"));
-        _api.Put("pods", PodJson("elsewhere", node: "other-node"));
-        var source = new KubernetesPodSource(_client, "wasm-node");
+        Api.Put("pods", PodJson("mine-1"));
+        Api.Put("pods", PodJson("elsewhere", node: "other-node"));
+        var source = new KubernetesPodSource(Client, "wasm-node");
         await using var events = source.ReadAsync(TestContext.CancellationToken).GetAsyncEnumerator(TestContext.CancellationToken);
 
         var listed = await ReadUntil(events, r => r.Count == 1);
-        _api.Put("pods", PodJson("mine-2"));
+        Api.Put("pods", PodJson("mine-2"));
         var watched = await ReadUntil(events, r => r.Count == 1);
 
         Assert.AreEqual("mine-1", listed.Single().Value!.Metadata.Name);
         Assert.AreEqual("mine-2", watched.Single().Value!.Metadata.Name);
         Assert.AreEqual(EventKind.Upsert, watched.Single().Kind);
-        Assert.IsTrue(_api.Requests.Any(r => r.Contains("watch=true", StringComparison.Ordinal) && r.Contains("fieldSelector=spec.nodeName%3Dwasm-node", StringComparison.Ordinal) && r.Contains("allowWatchBookmarks=true", StringComparison.Ordinal)), string.Join('\n', _api.Requests));
+        Assert.IsTrue(Api.Requests.Any(r => r.Contains("watch=true", StringComparison.Ordinal) && r.Contains("fieldSelector=spec.nodeName%3Dwasm-node", StringComparison.Ordinal) && r.Contains("allowWatchBookmarks=true", StringComparison.Ordinal)), string.Join('\n', Api.Requests));
     }
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task A_watch_closed_before_any_event_is_opened_again()
     {
-        var source = new KubernetesPodSource(_client, "wasm-node");
+        var source = new KubernetesPodSource(Client, "wasm-node");
         await using var events = source.ReadAsync(TestContext.CancellationToken).GetAsyncEnumerator(TestContext.CancellationToken);
         var first = events.MoveNextAsync().AsTask();
 
-        await _api.WatchesOpened(1).WaitAsync(TestContext.CancellationToken);
-        _api.CutWatches();
-        await _api.WatchesOpened(2).WaitAsync(TestContext.CancellationToken);
-        _api.Put("pods", PodJson("after-reconnect"));
+        await Api.WatchesOpened(1).WaitAsync(TestContext.CancellationToken);
+        Api.CutWatches();
+        await Api.WatchesOpened(2).WaitAsync(TestContext.CancellationToken);
+        Api.Put("pods", PodJson("after-reconnect"));
 
         Assert.IsTrue(await first.WaitAsync(TestContext.CancellationToken));
         Assert.AreEqual("after-reconnect", events.Current.Value!.Metadata.Name);
@@ -93,18 +74,18 @@ public sealed class KubernetesPodSourceTests
     [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task A_cut_watch_resumes_from_the_last_version_and_a_410_relists_with_tombstones()
     {
-        _api.Put("pods", PodJson("stays"));
-        _api.Put("pods", PodJson("goes"));
-        var source = new KubernetesPodSource(_client, "wasm-node");
+        Api.Put("pods", PodJson("stays"));
+        Api.Put("pods", PodJson("goes"));
+        var source = new KubernetesPodSource(Client, "wasm-node");
         await using var events = source.ReadAsync(TestContext.CancellationToken).GetAsyncEnumerator(TestContext.CancellationToken);
         await ReadUntil(events, r => r.Count == 2);
         var goesUid = Uid("goes");
 
         // A dropped connection: the next watch starts from the last resourceVersion, nothing is replayed twice.
-        _api.Put("pods", PodJson("before-cut"));
+        Api.Put("pods", PodJson("before-cut"));
         await ReadUntil(events, r => r.Count == 1);
-        _api.CutWatches();
-        _api.Put("pods", PodJson("after-cut"));
+        Api.CutWatches();
+        Api.Put("pods", PodJson("after-cut"));
         var resumed = await ReadUntil(events, r => r.Count == 1);
         Assert.AreEqual("after-cut", resumed.Single().Value!.Metadata.Name);
         Assert.AreEqual(1, source.Lists, "a cut watch resumes without a relist");
@@ -112,9 +93,9 @@ public sealed class KubernetesPodSourceTests
         // A deletion lost to compaction while the watch lagged, then the watch is told its version is too
         // old (410): the source relists, deletes the pod that vanished, and delivers the new one; pods that
         // did not change are not delivered again.
-        _api.RemoveUnseen("pods", "default", "goes");
-        _api.ExpireWatches();
-        _api.Put("pods", PodJson("new-in-gap"));
+        Api.RemoveUnseen("pods", "default", "goes");
+        Api.ExpireWatches();
+        Api.Put("pods", PodJson("new-in-gap"));
         var relisted = await ReadUntil(events, r => r.Count == 2);
 
         Assert.AreEqual(2, source.Lists);
@@ -139,14 +120,14 @@ public sealed class KubernetesPodSourceTests
         };
         await using var pipeline = PodPipeline.Start(stages, writer, TestPods.Options());
         // A short watch timeout: a watch cut before it sent anything is reopened promptly.
-        var source = new KubernetesPodSource(_client, "wasm-node") { WatchTimeout = TimeSpan.FromSeconds(1) };
+        var source = new KubernetesPodSource(Client, "wasm-node") { WatchTimeout = TimeSpan.FromSeconds(1) };
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
         var running = pipeline.RunAsync(source, stop.Token);
         async Task Bounded(Task task, string what)
         {
             if (await Task.WhenAny(task, Task.Delay(8000, TestContext.CancellationToken)) != task)
             {
-                Assert.Fail($"stalled: {what} lists={source.Lists} watches={source.Watches} running={running.Status} inflight={pipeline.Graph.InFlight}\n{string.Join("\n", _api.Requests.TakeLast(8))}");
+                Assert.Fail($"stalled: {what} lists={source.Lists} watches={source.Watches} running={running.Status} inflight={pipeline.Graph.InFlight}\n{string.Join("\n", Api.Requests.TakeLast(8))}");
             }
 
             await task;
@@ -164,24 +145,24 @@ public sealed class KubernetesPodSourceTests
                 }
                 catch (OperationCanceledException)
                 {
-                    Assert.Fail($"stalled: pod {i} open={_api.OpenWatches} lines={_api.LinesWritten} lists={source.Lists} watches={source.Watches} running={running.Status} {running.Exception} timelines={writer.Reports.Timelines().Count} inflight={pipeline.Graph.InFlight}\n{string.Join("\n", _api.Requests.TakeLast(8))}");
+                    Assert.Fail($"stalled: pod {i} open={Api.OpenWatches} lines={Api.LinesWritten} lists={source.Lists} watches={source.Watches} running={running.Status} {running.Exception} timelines={writer.Reports.Timelines().Count} inflight={pipeline.Graph.InFlight}\n{string.Join("\n", Api.Requests.TakeLast(8))}");
                 }
             }
         }
 
         for (var i = 0; i < 100; i++)
         {
-            _api.Put("pods", PodJson($"pod-{i:000}"));
+            Api.Put("pods", PodJson($"pod-{i:000}"));
         }
 
         await Applied(0, 100);
 
         // A dropped connection in the middle of a burst: the watch resumes from the last version.
-        await _api.WatchesOpened(1).WaitAsync(TestContext.CancellationToken);
-        _api.CutWatches();
+        await Api.WatchesOpened(1).WaitAsync(TestContext.CancellationToken);
+        Api.CutWatches();
         for (var i = 100; i < 150; i++)
         {
-            _api.Put("pods", PodJson($"pod-{i:000}"));
+            Api.Put("pods", PodJson($"pod-{i:000}"));
         }
 
         await Applied(100, 150);
@@ -190,13 +171,13 @@ public sealed class KubernetesPodSourceTests
         var goneWhileAway = Enumerable.Range(0, 150).Where(i => i % 10 == 0).Select(i => (Name: $"pod-{i:000}", Uid: Uid($"pod-{i:000}"))).ToList();
         foreach (var (name, _) in goneWhileAway)
         {
-            _api.RemoveUnseen("pods", "default", name);
+            Api.RemoveUnseen("pods", "default", name);
         }
 
-        _api.ExpireWatches();
+        Api.ExpireWatches();
         for (var i = 150; i < 200; i++)
         {
-            _api.Put("pods", PodJson($"pod-{i:000}"));
+            Api.Put("pods", PodJson($"pod-{i:000}"));
         }
 
         await Applied(150, 200);
@@ -209,7 +190,7 @@ public sealed class KubernetesPodSourceTests
         var goneLive = Enumerable.Range(0, 200).Where(i => i % 10 == 5).Select(i => (Name: $"pod-{i:000}", Uid: Uid($"pod-{i:000}"))).ToList();
         foreach (var (name, _) in goneLive)
         {
-            _api.Remove("pods", "default", name);
+            Api.Remove("pods", "default", name);
         }
 
         foreach (var (_, uid) in goneLive)

@@ -8,34 +8,20 @@ using Krustlet.Stages.StatusReport;
 namespace Krustlet.Stages.Tests.Kubernetes;
 
 [TestClass]
-public sealed class KubernetesPodStatusWriterTests
+public sealed class KubernetesPodStatusWriterTests : EmulatorTest
 {
     private static readonly DateTimeOffset Started = new(2026, 11, 26, 10, 0, 0, TimeSpan.Zero);
 
-    private ApiEmulator _api = null!;
-    private k8s.Kubernetes _client = null!;
-
-    public TestContext TestContext { get; set; } = null!;
-
     [TestInitialize]
-    public async Task Start()
+    public void Seed()
     {
-        _api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
-        _client = new k8s.Kubernetes(new KubernetesClientConfiguration { Host = _api.Url });
-        _api.Put("pods", JsonNode.Parse(KubernetesJson.Serialize(new V1Pod
+        Api.Put("pods", JsonNode.Parse(KubernetesJson.Serialize(new V1Pod
         {
             ApiVersion = "v1",
             Kind = "Pod",
             Metadata = new V1ObjectMeta { Name = "web", NamespaceProperty = "shop" },
             Spec = new V1PodSpec { NodeName = "wasm-node", Containers = [new V1Container { Name = "main", Image = "r/web:1" }] },
         }))!.AsObject());
-    }
-
-    [TestCleanup]
-    public async Task Stop()
-    {
-        _client.Dispose();
-        await _api.DisposeAsync();
     }
 
     private static PodReport Running(DateTimeOffset at) => new(
@@ -52,11 +38,11 @@ public sealed class KubernetesPodStatusWriterTests
     [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task The_status_a_kubelet_would_write_lands_in_pods_status()
     {
-        var writer = new KubernetesPodStatusWriter(_client, "10.0.0.5");
+        var writer = new KubernetesPodStatusWriter(Client, "10.0.0.5");
 
         await writer.WriteAsync(Running(Started.AddSeconds(2)), TestContext.CancellationToken);
 
-        var pod = KubernetesJson.Deserialize<V1Pod>(_api.Get("pods", "shop", "web")!.ToJsonString());
+        var pod = KubernetesJson.Deserialize<V1Pod>(Api.Get("pods", "shop", "web")!.ToJsonString());
         Assert.AreEqual("Running", pod.Status.Phase);
         Assert.AreEqual("Burstable", pod.Status.QosClass);
         Assert.AreEqual("10.0.0.5", pod.Status.PodIP);
@@ -73,7 +59,7 @@ public sealed class KubernetesPodStatusWriterTests
         Assert.AreEqual("wasm://uid/main/1", main.ContainerID);
         Assert.IsTrue(main.Ready);
         Assert.IsTrue(main.Started);
-        Assert.IsTrue(_api.Requests.Contains("PATCH /api/v1/namespaces/shop/pods/web/status"));
+        Assert.IsTrue(Api.Requests.Contains("PATCH /api/v1/namespaces/shop/pods/web/status"));
     }
 
     [TestMethod]
@@ -81,11 +67,11 @@ public sealed class KubernetesPodStatusWriterTests
     public async Task Server_errors_conflicts_and_429_are_retried_with_backoff_until_the_status_lands()
     {
         var time = new SignallingTimeProvider();
-        var writer = new KubernetesPodStatusWriter(_client, "10.0.0.5", time);
-        _api.Fail("PATCH", "/status", 500);
-        _api.Fail("PATCH", "/status", 409);
-        _api.Fail("PATCH", "/status", 429);
-        _api.Latency = TimeSpan.FromMilliseconds(5);
+        var writer = new KubernetesPodStatusWriter(Client, "10.0.0.5", time);
+        Api.Fail("PATCH", "/status", 500);
+        Api.Fail("PATCH", "/status", 409);
+        Api.Fail("PATCH", "/status", 429);
+        Api.Latency = TimeSpan.FromMilliseconds(5);
 
         var firstWait = time.NextTimer;
         var writing = writer.WriteAsync(Running(Started), TestContext.CancellationToken).AsTask();
@@ -101,21 +87,21 @@ public sealed class KubernetesPodStatusWriterTests
         time.Advance(TimeSpan.FromMilliseconds(1));
         await writing;
 
-        Assert.AreEqual(4, _api.Requests.Count(r => r == "PATCH /api/v1/namespaces/shop/pods/web/status"));
-        Assert.AreEqual("Running", _api.Get("pods", "shop", "web")!["status"]!["phase"]!.GetValue<string>());
+        Assert.AreEqual(4, Api.Requests.Count(r => r == "PATCH /api/v1/namespaces/shop/pods/web/status"));
+        Assert.AreEqual("Running", Api.Get("pods", "shop", "web")!["status"]!["phase"]!.GetValue<string>());
     }
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task The_final_report_of_a_pod_being_deleted_removes_it_with_grace_zero()
     {
-        using (var response = await _client.CoreV1.DeleteNamespacedPodWithHttpMessagesAsync("web", "shop", gracePeriodSeconds: 30, cancellationToken: TestContext.CancellationToken))
+        using (var response = await Client.CoreV1.DeleteNamespacedPodWithHttpMessagesAsync("web", "shop", gracePeriodSeconds: 30, cancellationToken: TestContext.CancellationToken))
         {
             Assert.IsNotNull(response.Body);
         }
 
-        Assert.IsNotNull(_api.Get("pods", "shop", "web")!["metadata"]!["deletionTimestamp"], "a graceful delete leaves the pod for the kubelet");
-        var writer = new KubernetesPodStatusWriter(_client, "10.0.0.5");
+        Assert.IsNotNull(Api.Get("pods", "shop", "web")!["metadata"]!["deletionTimestamp"], "a graceful delete leaves the pod for the kubelet");
+        var writer = new KubernetesPodStatusWriter(Client, "10.0.0.5");
 
         var terminated = Running(Started).Runtime! with
         {
@@ -125,9 +111,9 @@ public sealed class KubernetesPodStatusWriterTests
         await writer.WriteAsync(new PodReport("uid", "shop", "web", PodReportKind.Deleted, PodReportOrigin.Pipeline, null, null, "2", Started, terminated), TestContext.CancellationToken);
         await writer.WriteAsync(new PodReport("uid", "shop", "web", PodReportKind.Deleted, PodReportOrigin.Pipeline, null, null, "2", Started), TestContext.CancellationToken);
 
-        Assert.IsNull(_api.Get("pods", "shop", "web"));
-        var patch = _api.Requests.FindIndex(r => r == "PATCH /api/v1/namespaces/shop/pods/web/status");
-        var delete = _api.Requests.FindIndex(r => r.StartsWith("DELETE /api/v1/namespaces/shop/pods/web?", StringComparison.Ordinal) && r.Contains("gracePeriodSeconds=0", StringComparison.Ordinal));
+        Assert.IsNull(Api.Get("pods", "shop", "web"));
+        var patch = Api.Requests.FindIndex(r => r == "PATCH /api/v1/namespaces/shop/pods/web/status");
+        var delete = Api.Requests.FindIndex(r => r.StartsWith("DELETE /api/v1/namespaces/shop/pods/web?", StringComparison.Ordinal) && r.Contains("gracePeriodSeconds=0", StringComparison.Ordinal));
         Assert.IsTrue(patch >= 0 && delete > patch, "the final status is written, then the pod is deleted");
     }
 

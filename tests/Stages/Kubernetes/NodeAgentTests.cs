@@ -6,39 +6,20 @@ using Krustlet.Stages.Kubernetes;
 namespace Krustlet.Stages.Tests.Kubernetes;
 
 [TestClass]
-public sealed class NodeAgentTests
+public sealed class NodeAgentTests : EmulatorTest
 {
-    private ApiEmulator _api = null!;
-    private k8s.Kubernetes _client = null!;
-
-    public TestContext TestContext { get; set; } = null!;
-
-    [TestInitialize]
-    public async Task Start()
-    {
-        _api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
-        _client = new k8s.Kubernetes(new KubernetesClientConfiguration { Host = _api.Url });
-    }
-
-    [TestCleanup]
-    public async Task Stop()
-    {
-        _client.Dispose();
-        await _api.DisposeAsync();
-    }
-
     private static NodeOptions Options => new("wasm-node", "10.0.0.7")
     {
         Labels = new Dictionary<string, string> { ["team"] = "edge", ["node-role.kubernetes.io/worker"] = "", ["node.kubernetes.io/instance-type"] = "small" },
     };
 
-    private V1Node Node() => KubernetesJson.Deserialize<V1Node>(_api.Get("nodes", string.Empty, "wasm-node")!.ToJsonString());
+    private V1Node Node() => KubernetesJson.Deserialize<V1Node>(Api.Get("nodes", string.Empty, "wasm-node")!.ToJsonString());
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task Registering_creates_the_node_with_labels_taints_capacity_and_info()
     {
-        await new NodeAgent(_client, Options).RegisterAsync(TestContext.CancellationToken);
+        await new NodeAgent(Client, Options).RegisterAsync(TestContext.CancellationToken);
 
         var node = Node();
         Assert.AreEqual("wasm32-wasi", node.Metadata.Labels["kubernetes.io/arch"]);
@@ -63,7 +44,7 @@ public sealed class NodeAgentTests
     [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task On_restart_an_existing_node_is_brought_up_to_date()
     {
-        _api.Put("nodes", JsonNode.Parse(KubernetesJson.Serialize(new V1Node
+        Api.Put("nodes", JsonNode.Parse(KubernetesJson.Serialize(new V1Node
         {
             ApiVersion = "v1",
             Kind = "Node",
@@ -71,7 +52,7 @@ public sealed class NodeAgentTests
             Spec = new V1NodeSpec { Taints = [new V1Taint { Key = "stale", Effect = "NoSchedule" }] },
         }))!.AsObject());
 
-        await new NodeAgent(_client, Options).RegisterAsync(TestContext.CancellationToken);
+        await new NodeAgent(Client, Options).RegisterAsync(TestContext.CancellationToken);
 
         var node = Node();
         Assert.AreEqual("yes", node.Metadata.Labels["added-by-admin"], "labels others set are kept");
@@ -85,19 +66,19 @@ public sealed class NodeAgentTests
     public async Task The_lease_is_renewed_every_ten_seconds_and_errors_are_retried()
     {
         var time = new SignallingTimeProvider();
-        var agent = new NodeAgent(_client, Options, time);
+        var agent = new NodeAgent(Client, Options, time);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
 
         var firstWait = time.NextTimer;
         var running = agent.RunAsync(stop.Token);
         await firstWait.WaitAsync(TestContext.CancellationToken);
-        var lease = _api.Get("leases", NodeAgent.LeaseNamespace, "wasm-node")!;
+        var lease = Api.Get("leases", NodeAgent.LeaseNamespace, "wasm-node")!;
         Assert.AreEqual("wasm-node", lease["spec"]!["holderIdentity"]!.GetValue<string>());
         Assert.AreEqual(40, lease["spec"]!["leaseDurationSeconds"]!.GetValue<int>());
         var firstRenew = lease["spec"]!["renewTime"]!.GetValue<string>();
 
         // The next renewal fails once (a 500); the agent retries quickly and carries on.
-        _api.Fail("GET", "/leases/wasm-node", 500);
+        Api.Fail("GET", "/leases/wasm-node", 500);
         var retryWait = time.NextTimer;
         time.Advance(TimeSpan.FromSeconds(10));
         await retryWait.WaitAsync(TestContext.CancellationToken);
@@ -107,7 +88,7 @@ public sealed class NodeAgentTests
         await renewedWait.WaitAsync(TestContext.CancellationToken);
 
         Assert.AreEqual(2, agent.Renewals);
-        Assert.AreNotEqual(firstRenew, _api.Get("leases", NodeAgent.LeaseNamespace, "wasm-node")!["spec"]!["renewTime"]!.GetValue<string>());
+        Assert.AreNotEqual(firstRenew, Api.Get("leases", NodeAgent.LeaseNamespace, "wasm-node")!["spec"]!["renewTime"]!.GetValue<string>());
         await stop.CancelAsync();
         await running;
     }

@@ -33,7 +33,8 @@ internal static class ComponentFixture
         return [.. Leb128((uint)utf8.Length), .. utf8];
     }
 
-    private static byte[] Leb128(uint value)
+    /// <summary>Unsigned LEB128, the WebAssembly binary format's integer encoding.</summary>
+    public static byte[] Leb128(uint value)
     {
         var bytes = new List<byte>();
         do
