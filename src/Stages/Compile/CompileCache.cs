@@ -70,20 +70,27 @@ public sealed partial class CompileCache
     {
         ArgumentException.ThrowIfNullOrEmpty(digest);
         ArgumentException.ThrowIfNullOrEmpty(modulePath);
-        var entry = _memory.GetOrAdd(digest, d => new Lazy<Task<CompiledArtifact>>(() => Task.Run(() => Load(d, modulePath), CancellationToken.None)));
+        Lazy<Task<CompiledArtifact>>? mine = null;
+        mine = new Lazy<Task<CompiledArtifact>>(() => CompileSharedAsync(digest, modulePath, mine!));
+        var entry = _memory.GetOrAdd(digest, mine);
         if (entry.IsValueCreated && entry.Value.IsCompletedSuccessfully)
         {
             Interlocked.Increment(ref _memoryHits);
         }
 
+        return await entry.Value.WaitAsync(cancellationToken);
+    }
+
+    // Compiles once for every waiter. A failure is not remembered, whoever was waiting: the next
+    // request tries again (the same digest cannot change, but a read error can pass).
+    private async Task<CompiledArtifact> CompileSharedAsync(string digest, string modulePath, Lazy<Task<CompiledArtifact>> entry)
+    {
         try
         {
-            return await entry.Value.WaitAsync(cancellationToken);
+            return await Task.Run(() => Load(digest, modulePath), CancellationToken.None);
         }
-        catch (CompileException)
+        catch
         {
-            // Do not remember failures: a later request (a fixed image under the same digest cannot
-            // exist, but a transient read error can) tries again.
             _memory.TryRemove(new KeyValuePair<string, Lazy<Task<CompiledArtifact>>>(digest, entry));
             throw;
         }

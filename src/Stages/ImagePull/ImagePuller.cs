@@ -85,17 +85,22 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
             throw new ImagePullException(ImagePullException.ErrImageNeverPull, $"Container image \"{key}\" is not present with pull policy of Never");
         }
 
-        var pull = _inFlight.GetOrAdd(key, _ => new Lazy<Task<PulledImage>>(() => PullCoreAsync(image, credentials, progress)));
+        Lazy<Task<PulledImage>>? mine = null;
+        mine = new Lazy<Task<PulledImage>>(() => PullSharedAsync(key, image, credentials, progress, mine!));
+        var pull = _inFlight.GetOrAdd(key, mine);
+        return await pull.Value.WaitAsync(cancellationToken);
+    }
+
+    // Runs one shared pull and forgets it when it ends, however its waiters fared.
+    private async Task<PulledImage> PullSharedAsync(string key, ImageReference image, RegistryCredentials? credentials, IProgress<PullProgress>? progress, Lazy<Task<PulledImage>> entry)
+    {
         try
         {
-            return await pull.Value.WaitAsync(cancellationToken);
+            return await PullCoreAsync(image, credentials, progress);
         }
         finally
         {
-            if (pull.Value.IsCompleted)
-            {
-                _inFlight.TryRemove(new KeyValuePair<string, Lazy<Task<PulledImage>>>(key, pull));
-            }
+            _inFlight.TryRemove(new KeyValuePair<string, Lazy<Task<PulledImage>>>(key, entry));
         }
     }
 

@@ -85,7 +85,16 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
         {
             foreach (var limit in limits)
             {
-                var used = Usage(limit.Path);
+                long used;
+                try
+                {
+                    used = Usage(limit.Path);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    continue; // the pod is being torn down, or the directory changed under us: measure next time
+                }
+
                 if (used > limit.Bytes && _evicted.TryAdd(uid, true))
                 {
                     await _evict(uid, $"Usage of EmptyDir volume \"{limit.Volume}\" exceeds the limit \"{limit.Text}\".");
