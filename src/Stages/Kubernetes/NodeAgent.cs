@@ -133,8 +133,31 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
         };
     }
 
-    /// <summary>Creates the Node, or updates an existing one's labels, taints and status.</summary>
+    /// <summary>
+    /// Creates the Node, or updates an existing one's labels, taints and status; retries API errors with
+    /// backoff until it succeeds or <paramref name="cancellationToken"/> fires, as the kubelet keeps trying
+    /// to register.
+    /// </summary>
     public async Task RegisterAsync(CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            try
+            {
+                await RegisterOnceAsync(cancellationToken);
+                return;
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is HttpOperationException or HttpRequestException)
+            {
+                Log.RegistrationFailed(_logger, ex.Message, delay);
+                await Task.Delay(delay, _time, cancellationToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.LeaseRenewInterval.Ticks));
+            }
+        }
+    }
+
+    private async Task RegisterOnceAsync(CancellationToken cancellationToken)
     {
         var desired = Desired();
         try
@@ -229,6 +252,9 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
     {
         [LoggerMessage(3200, LogLevel.Information, "Registered node {Node}")]
         public static partial void Registered(ILogger logger, string node);
+
+        [LoggerMessage(3202, LogLevel.Warning, "Node registration failed: {Message}; retrying in {Wait}")]
+        public static partial void RegistrationFailed(ILogger logger, string message, TimeSpan wait);
 
         [LoggerMessage(3201, LogLevel.Warning, "Lease renewal failed: {Message}; retrying in {Wait}")]
         public static partial void LeaseFailed(ILogger logger, string message, TimeSpan wait);

@@ -63,6 +63,23 @@ public sealed class NodeAgentTests : EmulatorTest
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Registration_is_retried_while_the_API_server_fails()
+    {
+        var time = new SignallingTimeProvider();
+        Api.Fail("POST", "/api/v1/nodes", 503);
+        var retry = time.NextTimer;
+
+        var registering = new NodeAgent(Client, Options, time).RegisterAsync(TestContext.CancellationToken);
+        await retry.WaitAsync(TestContext.CancellationToken);
+        Assert.IsFalse(registering.IsCompleted);
+        time.Advance(TimeSpan.FromMilliseconds(200));
+        await registering;
+
+        Assert.AreEqual("True", Node().Status.Conditions.Single(c => c.Type == "Ready").Status);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task The_lease_is_renewed_every_ten_seconds_and_errors_are_retried()
     {
         var time = new SignallingTimeProvider();
