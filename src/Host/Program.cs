@@ -3,7 +3,7 @@ using System.Reflection;
 
 namespace Krustlet.Host;
 
-/// <summary>The krustlet command line. Today: <c>version</c>, <c>image</c> and <c>record</c>; the node, standalone and replay verbs follow.</summary>
+/// <summary>The krustlet command line: <c>node</c>, <c>image</c>, <c>record</c> and <c>version</c>; the standalone and replay verbs follow.</summary>
 public static class Program
 {
     public static Task<int> Main(string[] args) => BuildCommand(Console.Out, Console.Error).Parse(args).InvokeAsync();
@@ -24,6 +24,7 @@ public static class Program
             version,
             ImageCommands.Build(output, error ?? output),
             RecordCommand.Build(output, error ?? output),
+            NodeCommand.Build(output, error ?? output),
         };
     }
 

@@ -27,6 +27,7 @@ public sealed class ApiEmulator : IAsyncDisposable
     private readonly List<(string Method, string PathContains, int Status, int Remaining)> _faults = [];
     private readonly WebApplication _app;
     private readonly List<(int Count, TaskCompletionSource Reached)> _watchWaiters = [];
+    private readonly List<(string Resource, string Namespace, string Name, Func<JsonObject, bool> Match, TaskCompletionSource Seen)> _objectWaiters = [];
     private long _version = 100;
     private int _watchesOpened;
     private int _linesWritten;
@@ -101,6 +102,22 @@ public sealed class ApiEmulator : IAsyncDisposable
         lock (_lock)
         {
             return _objects.GetValueOrDefault((resource, ns, name))?.DeepClone().AsObject();
+        }
+    }
+
+    /// <summary>Completes once the object exists in a state that <paramref name="match"/> accepts (a gate for tests).</summary>
+    public Task WaitForAsync(string resource, string ns, string name, Func<JsonObject, bool> match, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_objects.TryGetValue((resource, ns, name), out var current) && match(current))
+            {
+                return Task.CompletedTask;
+            }
+
+            var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _objectWaiters.Add((resource, ns, name, match, seen));
+            return seen.Task.WaitAsync(cancellationToken);
         }
     }
 
@@ -548,6 +565,11 @@ public sealed class ApiEmulator : IAsyncDisposable
         Bump(obj);
         _objects[key] = obj;
         Publish(resource, type, obj);
+        foreach (var waiter in _objectWaiters.Where(w => (w.Resource, w.Namespace, w.Name) == key && w.Match(obj)).ToList())
+        {
+            waiter.Seen.TrySetResult();
+            _objectWaiters.Remove(waiter);
+        }
     }
 
     private void Bump(JsonObject obj) => obj["metadata"]!.AsObject()["resourceVersion"] = (++_version).ToString(CultureInfo.InvariantCulture);

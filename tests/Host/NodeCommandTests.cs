@@ -1,0 +1,67 @@
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+
+namespace Krustlet.Host.Tests;
+
+/// <summary><c>krustlet node</c> against the API emulator and a real registry.</summary>
+[TestClass]
+public sealed class NodeCommandTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task The_node_registers_runs_a_pod_from_a_registry_reports_it_and_stops_cleanly()
+    {
+        await using var api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
+        await using var registry = await LocalRegistry.StartAsync(basicAuth: false, TestContext.CancellationToken);
+        var dir = Directory.CreateTempSubdirectory("krustlet-node-").FullName;
+        var kubeconfig = Path.Combine(dir, "kubeconfig");
+        File.WriteAllText(kubeconfig, string.Join('\n',
+            "apiVersion: v1",
+            "kind: Config",
+            $"clusters: [{{name: emulator, cluster: {{server: \"{api.Url}\"}}}}]",
+            "users: [{name: tester, user: {token: test-token}}]",
+            "contexts: [{name: test, context: {cluster: emulator, user: tester}}]",
+            "current-context: test"));
+        var image = $"{registry.Host}/node-test/hello:v1";
+        using (var pushOutput = new StringWriter())
+        {
+            Assert.AreEqual(0, await Program.BuildCommand(pushOutput).Parse(["image", "push", WasmFixtures.C("hello"), image]).InvokeAsync(cancellationToken: TestContext.CancellationToken), pushOutput.ToString());
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
+        using var output = new StringWriter();
+        var node = Program.BuildCommand(output).Parse(["node", "--kubeconfig", kubeconfig, "--node-name", "wasm-node", "--node-ip", "10.0.0.3", "--data-dir", Path.Combine(dir, "data")]).InvokeAsync(cancellationToken: stop.Token);
+
+        await api.WaitForAsync("leases", "kube-node-lease", "wasm-node", _ => true, TestContext.CancellationToken);
+        api.Put("pods", JsonNode.Parse(KubernetesJson.Serialize(new V1Pod
+        {
+            ApiVersion = "v1",
+            Kind = "Pod",
+            Metadata = new V1ObjectMeta { Name = "hello", NamespaceProperty = "default" },
+            Spec = new V1PodSpec
+            {
+                NodeName = "wasm-node",
+                RestartPolicy = "Never",
+                Containers = [new V1Container { Name = "main", Image = image }],
+                Tolerations = [new V1Toleration { Key = "kubernetes.io/arch", OperatorProperty = "Equal", Value = "wasm32-wasi" }],
+            },
+        }))!.AsObject());
+        await api.WaitForAsync("pods", "default", "hello", p => p["status"]?["phase"]?.GetValue<string>() == "Succeeded", TestContext.CancellationToken);
+
+        var registered = KubernetesJson.Deserialize<V1Node>(api.Get("nodes", string.Empty, "wasm-node")!.ToJsonString());
+        Assert.AreEqual("wasm32-wasi", registered.Metadata.Labels["kubernetes.io/arch"]);
+        var pod = KubernetesJson.Deserialize<V1Pod>(api.Get("pods", "default", "hello")!.ToJsonString());
+        Assert.AreEqual("Completed", pod.Status.ContainerStatuses[0].State.Terminated.Reason);
+        Assert.AreEqual("10.0.0.3", pod.Status.PodIP);
+        Assert.IsTrue(api.All("events").Any(e => e["reason"]!.GetValue<string>() == "Pulled"));
+
+        await stop.CancelAsync();
+        Assert.AreEqual(0, await node);
+        StringAssert.Contains(output.ToString(), "node wasm-node registered; watching its pods");
+        StringAssert.Contains(output.ToString(), "node wasm-node stopped:");
+        Directory.Delete(dir, recursive: true);
+    }
+}
