@@ -18,13 +18,7 @@ public sealed class NodeCommandTests
         await using var registry = await LocalRegistry.StartAsync(basicAuth: false, TestContext.CancellationToken);
         var dir = Directory.CreateTempSubdirectory("krustlet-node-").FullName;
         var kubeconfig = Path.Combine(dir, "kubeconfig");
-        File.WriteAllText(kubeconfig, string.Join('\n',
-            "apiVersion: v1",
-            "kind: Config",
-            $"clusters: [{{name: emulator, cluster: {{server: \"{api.Url}\"}}}}]",
-            "users: [{name: tester, user: {token: test-token}}]",
-            "contexts: [{name: test, context: {cluster: emulator, user: tester}}]",
-            "current-context: test"));
+        api.WriteKubeconfig(kubeconfig);
         var image = $"{registry.Host}/node-test/hello:v1";
         using (var pushOutput = new StringWriter())
         {

@@ -28,13 +28,7 @@ public sealed class RecordCommandTests
         await using var api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
         var dir = Directory.CreateTempSubdirectory("krustlet-record-").FullName;
         var kubeconfig = Path.Combine(dir, "config");
-        File.WriteAllText(kubeconfig, string.Join('\n',
-            "apiVersion: v1",
-            "kind: Config",
-            $"clusters: [{{name: emulator, cluster: {{server: \"{api.Url}\"}}}}]",
-            "users: [{name: tester, user: {token: test-token}}]",
-            "contexts: [{name: test, context: {cluster: emulator, user: tester}}]",
-            "current-context: test"));
+        api.WriteKubeconfig(kubeconfig);
         api.Put("pods", PodJson("existing", "wasm-node"));
         api.Put("pods", PodJson("elsewhere", "other-node"));
         var output = Path.Combine(dir, "stream.ndjson");

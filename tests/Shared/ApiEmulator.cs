@@ -121,6 +121,19 @@ public sealed class ApiEmulator : IAsyncDisposable
         }
     }
 
+    /// <summary>Writes a kubeconfig that points KubernetesClient at this emulator with a bearer token; returns its path.</summary>
+    public string WriteKubeconfig(string path)
+    {
+        File.WriteAllText(path, string.Join('\n',
+            "apiVersion: v1",
+            "kind: Config",
+            $"clusters: [{{name: emulator, cluster: {{server: \"{Url}\"}}}}]",
+            "users: [{name: tester, user: {token: test-token}}]",
+            "contexts: [{name: test, context: {cluster: emulator, user: tester}}]",
+            "current-context: test"));
+        return path;
+    }
+
     /// <summary>Every stored object of a resource.</summary>
     public IReadOnlyList<JsonObject> All(string resource)
     {
