@@ -42,8 +42,8 @@ public sealed partial class CompileCache
         _host = host;
         _directory = Path.Combine(cacheRoot, host.Fingerprint);
         _logger = logger ?? NullLogger.Instance;
-        CreatePrivateDirectory(cacheRoot);
-        CreatePrivateDirectory(_directory);
+        PrivateDirectory.Create(cacheRoot);
+        PrivateDirectory.Create(_directory);
     }
 
     /// <summary>The directory holding this engine configuration's artifacts.</summary>
@@ -279,18 +279,6 @@ public sealed partial class CompileCache
         }
 
         return options;
-    }
-
-    private static void CreatePrivateDirectory(string path)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            System.IO.Directory.CreateDirectory(path);
-        }
-        else
-        {
-            System.IO.Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
     }
 
     private static partial class Log

@@ -31,7 +31,6 @@ public sealed record VolumeOptions(string PodsRoot)
 public sealed class VolumeSetupStage : IStage<V1Pod>
 {
     private const int DefaultMode = 0b110_100_100; // 0644, as Kubernetes
-    private const UnixFileMode PrivateDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     private readonly IPodResources _resources;
     private readonly VolumeOptions _options;
@@ -137,8 +136,8 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
         try
         {
             var podDirectory = Path.Combine(_options.PodsRoot, item.Key);
-            CreatePrivate(podDirectory);
-            CreatePrivate(Path.Combine(podDirectory, "volumes"));
+            PrivateDirectory.Create(podDirectory);
+            PrivateDirectory.Create(Path.Combine(podDirectory, "volumes"));
             var volumes = new Dictionary<string, (string Path, bool AlwaysReadOnly)>(StringComparer.Ordinal);
             foreach (var volume in pod.Spec?.Volumes ?? [])
             {
@@ -193,7 +192,7 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
 
         if (volume.EmptyDir is not null)
         {
-            CreatePrivate(root);
+            PrivateDirectory.Create(root);
             return (root, false);
         }
 
@@ -261,7 +260,7 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
             Directory.Delete(root, recursive: true);
         }
 
-        CreatePrivate(root);
+        PrivateDirectory.Create(root);
         foreach (var (path, content, mode) in files)
         {
             VolumeFiles.Write(root, path, content, mode, what);
@@ -428,18 +427,6 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
             }
 
             yield return new Mount(host, mount.MountPath, volume.AlwaysReadOnly || mount.ReadOnlyProperty == true);
-        }
-    }
-
-    private static void CreatePrivate(string path)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(path);
-        }
-        else
-        {
-            Directory.CreateDirectory(path, PrivateDirectory);
         }
     }
 }
