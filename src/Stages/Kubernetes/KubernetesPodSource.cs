@@ -22,8 +22,7 @@ namespace Krustlet.Stages.Kubernetes;
 /// </summary>
 public sealed partial class KubernetesPodSource(IKubernetes client, string nodeName, TimeProvider? time = null, ILogger? logger = null) : IEventSource<V1Pod>
 {
-    private static readonly TimeSpan InitialDelay = TimeSpan.FromMilliseconds(200);
-    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
+    private static readonly Run.RestartBackoffOptions RetryDelays = new() { Initial = TimeSpan.FromMilliseconds(200), Max = TimeSpan.FromSeconds(30) };
 
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
@@ -46,7 +45,7 @@ public sealed partial class KubernetesPodSource(IKubernetes client, string nodeN
         var selector = $"spec.nodeName={nodeName}";
         var seen = new Dictionary<string, string?>(StringComparer.Ordinal); // uid → fingerprint of what was last delivered
         string? resourceVersion = null;
-        var delay = InitialDelay;
+        var delays = new Run.RestartBackoff(RetryDelays);
         while (!cancellationToken.IsCancellationRequested)
         {
             if (resourceVersion is null)
@@ -64,12 +63,11 @@ public sealed partial class KubernetesPodSource(IKubernetes client, string nodeN
 
                 if (list is null)
                 {
-                    await Task.Delay(delay, _time, cancellationToken);
-                    delay = Next(delay);
+                    await Task.Delay(delays.Next(TimeSpan.Zero), _time, cancellationToken);
                     continue;
                 }
 
-                delay = InitialDelay;
+                delays.Reset();
                 var present = new HashSet<string>(StringComparer.Ordinal);
                 foreach (var pod in list.Items)
                 {
@@ -155,8 +153,7 @@ public sealed partial class KubernetesPodSource(IKubernetes client, string nodeN
             else if (watchError is not null)
             {
                 Log.ApiFailed(_logger, "watch", watchError.Message);
-                await Task.Delay(delay, _time, cancellationToken);
-                delay = Next(delay);
+                await Task.Delay(delays.Next(TimeSpan.Zero), _time, cancellationToken);
             }
         }
     }
@@ -205,7 +202,6 @@ public sealed partial class KubernetesPodSource(IKubernetes client, string nodeN
     private static bool IsTransient(Exception ex, CancellationToken cancellationToken) =>
         !cancellationToken.IsCancellationRequested && ex is HttpRequestException or HttpOperationException or KubernetesException or IOException or TaskCanceledException;
 
-    private static TimeSpan Next(TimeSpan delay) => TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
 
     private static partial class Log
     {

@@ -19,8 +19,7 @@ namespace Krustlet.Stages.Kubernetes;
 /// </summary>
 public sealed partial class KubernetesPodStatusWriter(IKubernetes client, string nodeIp, TimeProvider? time = null, ILogger? logger = null) : IPodReportWriter
 {
-    private static readonly TimeSpan InitialDelay = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
+    private static readonly RestartBackoffOptions RetryDelays = new() { Initial = TimeSpan.FromMilliseconds(100), Max = TimeSpan.FromSeconds(30) };
 
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
@@ -166,7 +165,7 @@ public sealed partial class KubernetesPodStatusWriter(IKubernetes client, string
 
     private async Task RetryAsync(PodReport report, string what, Func<CancellationToken, Task> call, CancellationToken cancellationToken)
     {
-        var delay = InitialDelay;
+        var delays = new RestartBackoff(RetryDelays);
         while (true)
         {
             TimeSpan wait;
@@ -181,17 +180,17 @@ public sealed partial class KubernetesPodStatusWriter(IKubernetes client, string
             }
             catch (HttpOperationException ex) when (IsRetried(ex.Response.StatusCode))
             {
-                wait = RetryAfter(ex) ?? delay;
+                var next = delays.Next(TimeSpan.Zero);
+                wait = RetryAfter(ex) ?? next;
                 Log.Retrying(_logger, what, report.Namespace, report.Name, (int)ex.Response.StatusCode, wait);
             }
             catch (HttpRequestException)
             {
-                wait = delay; // the API server could not be reached
+                wait = delays.Next(TimeSpan.Zero); // the API server could not be reached
                 Log.Retrying(_logger, what, report.Namespace, report.Name, 0, wait);
             }
 
             await Task.Delay(wait, _time, cancellationToken);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
         }
     }
 

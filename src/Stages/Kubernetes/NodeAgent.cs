@@ -140,7 +140,7 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
     /// </summary>
     public async Task RegisterAsync(CancellationToken cancellationToken)
     {
-        var delay = TimeSpan.FromMilliseconds(200);
+        var delays = RetryDelays();
         while (true)
         {
             try
@@ -150,12 +150,15 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is HttpOperationException or HttpRequestException)
             {
+                var delay = delays.Next(TimeSpan.Zero);
                 Log.RegistrationFailed(_logger, ex.Message, delay);
                 await Task.Delay(delay, _time, cancellationToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.LeaseRenewInterval.Ticks));
             }
         }
     }
+
+    // Retries start at 200 ms and double, but never wait longer than a lease renewal interval.
+    private Run.RestartBackoff RetryDelays() => new(new Run.RestartBackoffOptions { Initial = TimeSpan.FromMilliseconds(200), Max = options.LeaseRenewInterval });
 
     private async Task RegisterOnceAsync(CancellationToken cancellationToken)
     {
@@ -187,7 +190,7 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var lastStatus = _time.GetUtcNow();
-        var failures = 0;
+        var delays = RetryDelays();
         while (!cancellationToken.IsCancellationRequested)
         {
             var wait = options.LeaseRenewInterval;
@@ -201,12 +204,11 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
                     lastStatus = _time.GetUtcNow();
                 }
 
-                failures = 0;
+                delays.Reset();
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is HttpOperationException or HttpRequestException)
             {
-                failures++;
-                wait = TimeSpan.FromMilliseconds(Math.Min(200 * Math.Pow(2, failures - 1), options.LeaseRenewInterval.TotalMilliseconds));
+                wait = delays.Next(TimeSpan.Zero);
                 Log.LeaseFailed(_logger, ex.Message, wait);
             }
 

@@ -19,10 +19,16 @@ public sealed record RunOptions(string LogRoot)
     public RestartBackoffOptions Backoff { get; init; } = new();
 }
 
-/// <summary>The delay before a container's next restart.</summary>
+/// <summary>
+/// Delays that double up to a cap: before a container's next restart, and before retrying a failed API
+/// call (with <see cref="TimeSpan.Zero"/> as the last run, so only <see cref="Reset"/> starts over).
+/// </summary>
 public sealed class RestartBackoff(RestartBackoffOptions options)
 {
     private TimeSpan? _current;
+
+    /// <summary>Starts over at <see cref="RestartBackoffOptions.Initial"/> (the call succeeded).</summary>
+    public void Reset() => _current = null;
 
     /// <summary>The delay before the next restart, given how long the run that just ended lasted.</summary>
     public TimeSpan Next(TimeSpan lastRun)

@@ -250,6 +250,8 @@ public sealed class RunStageTests
         CollectionAssert.AreEqual(new double[] { 10, 20, 40, 80, 160, 300, 300 }, delays);
         Assert.AreEqual(TimeSpan.FromSeconds(10), backoff.Next(TimeSpan.FromMinutes(10)));
         Assert.AreEqual(TimeSpan.FromSeconds(20), backoff.Next(TimeSpan.FromSeconds(1)));
+        backoff.Reset();
+        Assert.AreEqual(TimeSpan.FromSeconds(10), backoff.Next(TimeSpan.Zero), "a reset starts over");
     }
 
     [TestMethod]
