@@ -115,7 +115,7 @@ public sealed partial class CompileCache
             throw new CompileException($"cannot read module {modulePath}: {ex.Message}", ex);
         }
 
-        var actual = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var actual = ImagePull.ContentDigest.Of(bytes);
         if (!string.Equals(actual, digest, StringComparison.OrdinalIgnoreCase))
         {
             throw new CompileException($"module content has digest {actual}, expected {digest}");

@@ -103,7 +103,7 @@ public sealed class ContentStore
                 await file.FlushAsync(cancellationToken);
             }
 
-            var actual = "sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset());
+            var actual = ContentDigest.Format(hash.GetHashAndReset());
             if (expectedDigest is not null && actual != expectedDigest)
             {
                 throw new BlobVerificationException($"{what} has digest {actual}, expected {expectedDigest}: the content was altered or corrupted");

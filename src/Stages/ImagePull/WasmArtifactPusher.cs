@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using Krustlet.Stages.Compile;
 using Krustlet.Stages.ImagePull.Registry;
@@ -21,7 +20,7 @@ public static class WasmArtifactPusher
         string layerDigest;
         await using (var file = info.OpenRead())
         {
-            layerDigest = "sha256:" + Convert.ToHexStringLower(await SHA256.HashDataAsync(file, cancellationToken));
+            layerDigest = await ContentDigest.OfAsync(file, cancellationToken);
         }
 
         var header = new byte[8];
@@ -42,7 +41,7 @@ public static class WasmArtifactPusher
             ["architecture"] = "wasm",
             ["layerDigests"] = new[] { layerDigest },
         });
-        var configDigest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(config));
+        var configDigest = ContentDigest.Of(config);
         var manifest = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
         {
             ["schemaVersion"] = 2,

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
@@ -49,7 +48,7 @@ public sealed class OciRegistryClient : IRegistryClient, IDisposable
             cancellationToken);
         await EnsureSuccessAsync(response, $"manifest {host}/{repository}:{reference}", cancellationToken);
         var content = await ReadLimitedAsync(response.Content, _options.MaxManifestBytes, $"manifest {reference}", cancellationToken);
-        var digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(content));
+        var digest = ContentDigest.Of(content);
         if (reference.StartsWith("sha256:", StringComparison.Ordinal) && reference != digest)
         {
             throw new RegistryException($"manifest {host}/{repository}@{reference} has digest {digest}: the registry served other content");
@@ -132,7 +131,7 @@ public sealed class OciRegistryClient : IRegistryClient, IDisposable
             credentials,
             cancellationToken);
         await EnsureSuccessAsync(response, $"manifest push to {host}/{repository}:{reference}", cancellationToken);
-        return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(manifest));
+        return ContentDigest.Of(manifest);
     }
 
     private static string Pull(string repository) => $"repository:{repository}:pull";
