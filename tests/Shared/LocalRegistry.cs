@@ -34,7 +34,7 @@ internal sealed class LocalRegistry : IAsyncDisposable
         if (basicAuth)
         {
             var htpasswd = Path.Combine(root, "htpasswd");
-            File.WriteAllText(htpasswd, Run("htpasswd", "-Bbn", User, Password));
+            File.WriteAllText(htpasswd, Tool.Run("htpasswd", "-Bbn", User, Password));
             auth = $"auth: {{htpasswd: {{realm: krustlet-test, path: {htpasswd}}}}}\n";
         }
 
@@ -87,20 +87,6 @@ internal sealed class LocalRegistry : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static string Run(string tool, params string[] args)
-    {
-        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"{tool} failed: {process.StandardError.ReadToEnd()}");
     }
 }
 

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Security.Cryptography;
 
 namespace Krustlet.Tests.Shared;
@@ -18,7 +17,7 @@ internal static class WasmFixtures
     {
         var source = Path.Combine(AppContext.BaseDirectory, "Fixtures", "wasm", $"{name}.c");
         var output = Path.Combine(BuildDirectory, $"{name}.wasm");
-        Run("clang", "--target=wasm32-wasi", "-O2", "-s", "-o", output, source);
+        Tool.Run("clang", "--target=wasm32-wasi", "-O2", "-s", "-o", output, source);
         return output;
     })).Value;
 
@@ -31,7 +30,7 @@ internal static class WasmFixtures
             var source = Path.Combine(BuildDirectory, $"{hash}.wat");
             var output = Path.Combine(BuildDirectory, $"{hash}.wasm");
             System.IO.File.WriteAllText(source, text);
-            Run("wat2wasm", "--enable-all", "-o", output, source);
+            Tool.Run("wat2wasm", "--enable-all", "-o", output, source);
             return output;
         })).Value;
     }
@@ -46,21 +45,4 @@ internal static class WasmFixtures
 
     /// <summary>The content digest of a file, as an image store names it.</summary>
     public static string Digest(string path) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(System.IO.File.ReadAllBytes(path)));
-
-    private static void Run(string tool, params string[] args)
-    {
-        var start = new ProcessStartInfo(tool) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {tool}");
-        var stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{tool} {string.Join(' ', args)} failed ({process.ExitCode}): {stderr}");
-        }
-    }
 }
