@@ -19,7 +19,7 @@ internal static class ImageCommands
     public static string DefaultDataDirectory =>
         Environment.GetEnvironmentVariable("KRUSTLET_DATA_DIR") is { Length: > 0 } fromEnvironment
             ? fromEnvironment
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "krustlet");
+            : Configuration.AgentSettingsReader.DefaultDataDirectory;
 
     public static Command Build(TextWriter output, TextWriter error)
     {

@@ -1,0 +1,99 @@
+using System.Net;
+using k8s.Models;
+using Krustlet.Pipeline.Configuration;
+using Krustlet.Stages.Compile;
+using Krustlet.Stages.ImagePull.Registry;
+using Krustlet.Stages.Run;
+
+namespace Krustlet.Host.Configuration;
+
+/// <summary>Settings that cannot be used: every problem is listed, each naming its setting and where it came from.</summary>
+public sealed class InvalidSettingsException : Exception
+{
+    public InvalidSettingsException(IReadOnlyList<string> problems)
+        : base(problems is null || problems.Count == 1
+            ? $"invalid settings: {problems?[0]}"
+            : $"invalid settings ({problems.Count} problems):{Environment.NewLine}  - {string.Join(Environment.NewLine + "  - ", problems)}")
+    {
+        Problems = problems ?? [];
+    }
+
+    public InvalidSettingsException()
+        : this(["the settings are invalid."])
+    {
+    }
+
+    public InvalidSettingsException(string message)
+        : this([message])
+    {
+    }
+
+    public InvalidSettingsException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+        Problems = [message];
+    }
+
+    public IReadOnlyList<string> Problems { get; }
+}
+
+/// <summary>The agent's settings, read and validated by <see cref="AgentSettingsReader"/>; see <see cref="SettingsCatalog"/> for each one.</summary>
+public sealed record AgentSettings
+{
+    public required string DataDir { get; init; }
+
+    public string? Kubeconfig { get; init; }
+
+    public required string NodeName { get; init; }
+
+    public required string NodeIp { get; init; }
+
+    public int MaxPods { get; init; } = 110;
+
+    public IReadOnlyDictionary<string, string> NodeLabels { get; init; } = new Dictionary<string, string>();
+
+    public IReadOnlyList<V1Taint> NodeTaints { get; init; } = [];
+
+    public IPAddress ServerAddress { get; init; } = IPAddress.Any;
+
+    public int ServerPort { get; init; } = 10250;
+
+    public string? TlsCertFile { get; init; }
+
+    public string? TlsPrivateKeyFile { get; init; }
+
+    public string? ClientCaFile { get; init; }
+
+    public string? TokenFile { get; init; }
+
+    public required RegistryOptions Registries { get; init; }
+
+    public IReadOnlyList<string> AllowedHostPathPrefixes { get; init; } = [];
+
+    public LogRotationOptions LogRotation { get; init; } = LogRotationOptions.Default;
+
+    public RestartBackoffOptions Backoff { get; init; } = new();
+
+    public double ApiQps { get; init; } = 50;
+
+    public int ApiBurst { get; init; } = 100;
+
+    public required PipelineOptions Pipeline { get; init; }
+
+    public required WasmEngineOptions Wasm { get; init; }
+
+    public TimeSpan FileCheckFrequency { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Where images live under the data directory.</summary>
+    public string ImagesDirectory => Path.Combine(DataDir, "images");
+
+    public string CompileCacheDirectory => Path.Combine(DataDir, "compile-cache");
+
+    public string PodsDirectory => Path.Combine(DataDir, "pods");
+
+    public string LogsDirectory => Path.Combine(DataDir, "logs");
+
+    public string StateDirectory => Path.Combine(DataDir, "state");
+
+    public string PkiDirectory => Path.Combine(DataDir, "pki");
+}

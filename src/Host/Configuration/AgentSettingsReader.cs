@@ -1,0 +1,442 @@
+using System.Globalization;
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using k8s.Models;
+using Krustlet.Pipeline.Configuration;
+using Krustlet.Stages;
+using Krustlet.Stages.Compile;
+using Krustlet.Stages.ImagePull.Registry;
+using Krustlet.Stages.Run;
+
+namespace Krustlet.Host.Configuration;
+
+/// <summary>What the agent's settings are read from.</summary>
+/// <param name="ConfigFile">The JSON settings file (<c>--config</c>), if any.</param>
+/// <param name="Environment">The process environment (only <c>KRUSTLET_*</c> is read).</param>
+/// <param name="Flags">Values given on the command line.</param>
+public sealed record SettingsInput(string? ConfigFile, IReadOnlyDictionary<string, string> Environment, IReadOnlyList<RawSetting> Flags)
+{
+    /// <summary>The current process's environment variables.</summary>
+    public static IReadOnlyDictionary<string, string> ProcessEnvironment() =>
+        System.Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? string.Empty, StringComparer.Ordinal);
+}
+
+/// <summary>
+/// Reads the agent's settings with this precedence, highest first: command-line flags, <c>KRUSTLET_</c>
+/// environment variables, the JSON settings file, the defaults. Every problem in every source is
+/// collected and reported at once.
+/// </summary>
+public static partial class AgentSettingsReader
+{
+    private static readonly string[] TaintEffects = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
+
+    /// <summary>Reads and validates; throws <see cref="InvalidSettingsException"/> listing every problem.</summary>
+    public static AgentSettings Read(SettingsInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var problems = new List<string>();
+        var merged = new Dictionary<string, RawSetting>(StringComparer.Ordinal);
+        IEnumerable<RawSetting> layers = [
+            .. input.ConfigFile is null ? [] : SettingsSources.FromFile(input.ConfigFile, problems),
+            .. SettingsSources.FromEnvironment(input.Environment, problems),
+            .. input.Flags,
+        ];
+        foreach (var raw in layers)
+        {
+            merged[raw.Setting.Key] = raw;
+        }
+
+        var values = new Values(merged, problems);
+        var stages = StageNames.Defaults.ToDictionary(
+            s => s.Key,
+            s => new StageOptions(
+                values.Integer(SettingsCatalog.Stage(s.Key, StageOptions.ParallelismKey), s.Value.Parallelism),
+                values.Integer(SettingsCatalog.Stage(s.Key, StageOptions.CapacityKey), s.Value.Capacity)),
+            StringComparer.Ordinal);
+
+        var maxSize = values.Size(SettingsCatalog.LogMaxSize, LogRotationOptions.Default.MaxSizeBytes);
+        var backoff = new RestartBackoffOptions
+        {
+            Initial = values.Duration(SettingsCatalog.BackoffInitial, TimeSpan.FromSeconds(10)),
+            Max = values.Duration(SettingsCatalog.BackoffMax, TimeSpan.FromMinutes(5)),
+            ResetAfter = values.Duration(SettingsCatalog.BackoffResetAfter, TimeSpan.FromMinutes(10)),
+        };
+        if (backoff.Initial > backoff.Max)
+        {
+            problems.Add($"{SettingsCatalog.BackoffInitial} ({backoff.Initial}) must not exceed {SettingsCatalog.BackoffMax} ({backoff.Max}).");
+        }
+
+        var cert = values.File(SettingsCatalog.TlsCertFile);
+        var key = values.File(SettingsCatalog.TlsPrivateKeyFile);
+        if ((cert is null) != (key is null))
+        {
+            problems.Add($"{SettingsCatalog.TlsCertFile} and {SettingsCatalog.TlsPrivateKeyFile} must be given together.");
+        }
+
+        var settings = new AgentSettings
+        {
+            DataDir = values.Path(SettingsCatalog.DataDir) ?? DefaultDataDirectory,
+            Kubeconfig = values.File(SettingsCatalog.Kubeconfig),
+            NodeName = NodeName(values),
+            NodeIp = values.Ip(SettingsCatalog.NodeIp)?.ToString() ?? DefaultNodeIp(),
+            MaxPods = values.Integer(SettingsCatalog.MaxPods, 110),
+            NodeLabels = Labels(values),
+            NodeTaints = Taints(values),
+            ServerAddress = values.Ip(SettingsCatalog.ServerAddress) ?? IPAddress.Any,
+            ServerPort = values.Integer(SettingsCatalog.ServerPort, 10250),
+            TlsCertFile = cert,
+            TlsPrivateKeyFile = key,
+            ClientCaFile = values.File(SettingsCatalog.ClientCaFile),
+            TokenFile = values.File(SettingsCatalog.TokenFile),
+            Registries = Registries(values, problems),
+            AllowedHostPathPrefixes = HostPaths(values),
+            LogRotation = new LogRotationOptions(maxSize, values.Integer(SettingsCatalog.LogMaxFiles, LogRotationOptions.Default.MaxFiles)),
+            Backoff = backoff,
+            ApiQps = values.Number(SettingsCatalog.ApiQps, 50),
+            ApiBurst = values.Integer(SettingsCatalog.ApiBurst, 100),
+            Pipeline = new PipelineOptions(stages)
+            {
+                ShutdownTimeout = values.Duration(SettingsCatalog.ShutdownTimeout, PipelineOptions.DefaultShutdownTimeout),
+                CancellationGrace = values.Duration(SettingsCatalog.CancellationGrace, PipelineOptions.DefaultCancellationGrace),
+            },
+            Wasm = new WasmEngineOptions
+            {
+                FuelEnabled = values.Boolean(SettingsCatalog.FuelEnabled, false),
+                FuelPerContainer = (ulong)values.Long(SettingsCatalog.FuelPerContainer, 1_000_000_000_000),
+                EpochTick = values.Duration(SettingsCatalog.EpochTick, TimeSpan.FromMilliseconds(10)),
+            },
+            FileCheckFrequency = values.Duration(SettingsCatalog.FileCheckFrequency, TimeSpan.FromSeconds(20)),
+        };
+
+        return problems.Count == 0 ? settings : throw new InvalidSettingsException(problems);
+    }
+
+    /// <summary>The data directory when none is set: <c>$XDG_DATA_HOME/krustlet</c>, i.e. <c>~/.local/share/krustlet</c>.</summary>
+    public static string DefaultDataDirectory =>
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "krustlet");
+
+    /// <summary>This host's first non-loopback IPv4 address on an interface that is up, else 127.0.0.1.</summary>
+    public static string DefaultNodeIp()
+    {
+        try
+        {
+            return NetworkInterface.GetAllNetworkInterfaces()
+                .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
+                .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+                .Select(a => a.Address)
+                .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))?.ToString() ?? "127.0.0.1";
+        }
+        catch (NetworkInformationException)
+        {
+            return "127.0.0.1";
+        }
+    }
+
+    private static string NodeName(Values values)
+    {
+        var name = values.Text(SettingsCatalog.NodeName) ?? Environment.MachineName.ToLowerInvariant();
+        if (!DnsSubdomain().IsMatch(name))
+        {
+            values.Problem(SettingsCatalog.NodeName, $"must be a lower-case DNS subdomain (letters, digits, '-' and '.'), at most 253 characters (got '{name}')");
+        }
+
+        return name;
+    }
+
+    private static Dictionary<string, string> Labels(Values values)
+    {
+        var labels = values.Map(SettingsCatalog.NodeLabels) ?? new Dictionary<string, string>();
+        foreach (var (key, value) in labels)
+        {
+            if (!LabelKey().IsMatch(key) || !LabelValue().IsMatch(value))
+            {
+                values.Problem(SettingsCatalog.NodeLabels, $"'{key}={value}' is not a valid label (key: optional DNS prefix and '/', then up to 63 of [A-Za-z0-9-_.]; value: up to 63 of the same)");
+            }
+        }
+
+        return new Dictionary<string, string>(labels, StringComparer.Ordinal);
+    }
+
+    private static List<V1Taint> Taints(Values values)
+    {
+        var raw = values.List(SettingsCatalog.NodeTaints);
+        if (raw is null)
+        {
+            return [.. new Stages.Kubernetes.NodeOptions("n", "127.0.0.1").Taints];
+        }
+
+        var taints = new List<V1Taint>();
+        foreach (var item in raw)
+        {
+            var match = Taint().Match(item);
+            if (!match.Success || !TaintEffects.Contains(match.Groups["effect"].Value, StringComparer.Ordinal))
+            {
+                values.Problem(SettingsCatalog.NodeTaints, $"'{item}' must be key[=value]:Effect with Effect one of {string.Join(", ", TaintEffects)}");
+                continue;
+            }
+
+            taints.Add(new V1Taint
+            {
+                Key = match.Groups["key"].Value,
+                Value = match.Groups["value"].Success ? match.Groups["value"].Value : null,
+                Effect = match.Groups["effect"].Value,
+            });
+        }
+
+        return taints;
+    }
+
+    private static RegistryOptions Registries(Values values, List<string> problems)
+    {
+        var insecure = values.List(SettingsCatalog.InsecureRegistries) ?? [];
+        var mirrors = values.Map(SettingsCatalog.RegistryMirrors) ?? new Dictionary<string, string>();
+        var configuration = Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(new Microsoft.Extensions.Configuration.ConfigurationBuilder(), 
+        [
+            .. insecure.Select((host, i) => KeyValuePair.Create<string, string?>($"{RegistryOptions.SectionName}:Insecure:{i}", host)),
+            .. mirrors.SelectMany(m => m.Value.Split(';', StringSplitOptions.TrimEntries).Select((host, i) => KeyValuePair.Create<string, string?>($"{RegistryOptions.SectionName}:Mirrors:{m.Key}:{i}", host))),
+        ]).Build();
+        var (options, registryProblems) = RegistryOptions.Read(configuration);
+        problems.AddRange(registryProblems);
+        return options ?? new RegistryOptions();
+    }
+
+    private static List<string> HostPaths(Values values)
+    {
+        var prefixes = values.List(SettingsCatalog.AllowedHostPaths) ?? [];
+        foreach (var prefix in prefixes.Where(p => !Path.IsPathFullyQualified(p)))
+        {
+            values.Problem(SettingsCatalog.AllowedHostPaths, $"'{prefix}' must be an absolute path");
+        }
+
+        return [.. prefixes.Select(Path.GetFullPath)];
+    }
+
+    /// <summary>Parses a duration: Go-style (<c>1m30s</c>, <c>500ms</c>, <c>2h</c>) or <c>hh:mm:ss</c>.</summary>
+    public static bool TryParseDuration(string text, out TimeSpan duration)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        text = text.Trim();
+        duration = TimeSpan.Zero;
+        if (text.Contains(':', StringComparison.Ordinal))
+        {
+            return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out duration);
+        }
+
+        var parts = GoDuration().Matches(text);
+        if (parts.Count == 0 || parts.Sum(p => p.Length) != text.Length)
+        {
+            return false;
+        }
+
+        foreach (Match part in parts)
+        {
+            var amount = double.Parse(part.Groups["amount"].Value, CultureInfo.InvariantCulture);
+            duration += part.Groups["unit"].Value switch
+            {
+                "ms" => TimeSpan.FromMilliseconds(amount),
+                "s" => TimeSpan.FromSeconds(amount),
+                "m" => TimeSpan.FromMinutes(amount),
+                _ => TimeSpan.FromHours(amount),
+            };
+        }
+
+        return true;
+    }
+
+    [GeneratedRegex(@"(?<amount>\d+(\.\d+)?)(?<unit>ms|s|m|h)")]
+    private static partial Regex GoDuration();
+
+    [GeneratedRegex(@"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")]
+    private static partial Regex DnsSubdomain();
+
+    [GeneratedRegex(@"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")]
+    private static partial Regex LabelKey();
+
+    [GeneratedRegex(@"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+    private static partial Regex LabelValue();
+
+    [GeneratedRegex(@"^(?<key>[^=:\s]+)(=(?<value>[^:\s]*))?:(?<effect>\w+)$")]
+    private static partial Regex Taint();
+
+    /// <summary>The merged raw values, parsed on demand; every problem names the setting and its source.</summary>
+    private sealed class Values(Dictionary<string, RawSetting> merged, List<string> problems)
+    {
+        public void Problem(string key, string message) =>
+            problems.Add(merged.TryGetValue(key, out var raw) ? $"{key} (from {raw.Source}) {message}." : $"{key} {message}.");
+
+        public string? Text(string key)
+        {
+            if (!merged.TryGetValue(key, out var raw))
+            {
+                return null;
+            }
+
+            if (string.IsNullOrWhiteSpace(raw.Text))
+            {
+                Problem(key, "must not be empty");
+                return null;
+            }
+
+            return raw.Text.Trim();
+        }
+
+        public int Integer(string key, int fallback) => (int)Long(key, fallback);
+
+        public long Long(string key, long fallback)
+        {
+            var setting = SettingsCatalog.Find(key)!;
+            if (Text(key) is not { } text)
+            {
+                return fallback;
+            }
+
+            if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= setting.Minimum && value <= setting.Maximum)
+            {
+                return value;
+            }
+
+            Problem(key, $"must be a whole number from {setting.Minimum} to {setting.Maximum} (got '{text}')");
+            return fallback;
+        }
+
+        public double Number(string key, double fallback)
+        {
+            if (Text(key) is not { } text)
+            {
+                return fallback;
+            }
+
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0 && double.IsFinite(value))
+            {
+                return value;
+            }
+
+            Problem(key, $"must be a number greater than zero (got '{text}')");
+            return fallback;
+        }
+
+        public bool Boolean(string key, bool fallback)
+        {
+            if (Text(key) is not { } text)
+            {
+                return fallback;
+            }
+
+            if (bool.TryParse(text, out var value))
+            {
+                return value;
+            }
+
+            Problem(key, $"must be true or false (got '{text}')");
+            return fallback;
+        }
+
+        public TimeSpan Duration(string key, TimeSpan fallback)
+        {
+            if (Text(key) is not { } text)
+            {
+                return fallback;
+            }
+
+            if (TryParseDuration(text, out var value) && value > TimeSpan.Zero)
+            {
+                return value;
+            }
+
+            Problem(key, $"must be a positive duration such as 10s, 1m30s, 500ms or 00:00:10 (got '{text}')");
+            return fallback;
+        }
+
+        public long Size(string key, long fallback)
+        {
+            if (Text(key) is not { } text)
+            {
+                return fallback;
+            }
+
+            try
+            {
+                var bytes = new ResourceQuantity(text).ToInt64();
+                if (bytes > 0)
+                {
+                    return bytes;
+                }
+            }
+            catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException)
+            {
+                // reported below
+            }
+
+            Problem(key, $"must be a positive size such as 10Mi, 512Ki or 1000000 (got '{text}')");
+            return fallback;
+        }
+
+        public IPAddress? Ip(string key)
+        {
+            if (Text(key) is not { } text)
+            {
+                return null;
+            }
+
+            if (IPAddress.TryParse(text, out var address))
+            {
+                return address;
+            }
+
+            Problem(key, $"must be an IP address (got '{text}')");
+            return null;
+        }
+
+        public string? File(string key)
+        {
+            if (Text(key) is not { } text)
+            {
+                return null;
+            }
+
+            var path = System.IO.Path.GetFullPath(text);
+            if (System.IO.File.Exists(path))
+            {
+                return path;
+            }
+
+            Problem(key, $"names a file that does not exist: {path}");
+            return null;
+        }
+
+        public string? Path(string key)
+        {
+            if (Text(key) is not { } text)
+            {
+                return null;
+            }
+
+            var expanded = text.StartsWith("~/", StringComparison.Ordinal)
+                ? System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), text[2..])
+                : text;
+            try
+            {
+                var path = System.IO.Path.GetFullPath(expanded);
+                if (System.IO.File.Exists(path))
+                {
+                    Problem(key, $"must be a directory, but {path} is a file");
+                    return null;
+                }
+
+                return path;
+            }
+            catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+            {
+                Problem(key, $"is not a usable path: {ex.Message}");
+                return null;
+            }
+        }
+
+        public IReadOnlyList<string>? List(string key) => merged.TryGetValue(key, out var raw) ? raw.Items ?? [] : null;
+
+        public IReadOnlyDictionary<string, string>? Map(string key) => merged.TryGetValue(key, out var raw) ? raw.Entries ?? new Dictionary<string, string>() : null;
+    }
+}

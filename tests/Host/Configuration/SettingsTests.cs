@@ -1,0 +1,199 @@
+using Krustlet.Host.Configuration;
+
+namespace Krustlet.Host.Tests.Configuration;
+
+/// <summary>The settings: file, environment and flags, their precedence, and validation that lists every problem.</summary>
+[TestClass]
+public sealed class SettingsTests
+{
+    private static readonly Dictionary<string, string> NoEnvironment = [];
+
+    private static AgentSettings Read(string? file = null, Dictionary<string, string>? environment = null, params string[] flags)
+    {
+        var settingsFlags = new SettingsFlags();
+        var command = new System.CommandLine.RootCommand();
+        settingsFlags.AddTo(command);
+        var parse = command.Parse(file is null ? flags : ["--config", file, .. flags]);
+        Assert.AreEqual(0, parse.Errors.Count, string.Join("; ", parse.Errors.Select(e => e.Message)));
+        return settingsFlags.Read(parse, environment ?? NoEnvironment);
+    }
+
+    private static string WriteFile(string json)
+    {
+        var path = Path.Combine(Directory.CreateTempSubdirectory("krustlet-settings-").FullName, "settings.json");
+        File.WriteAllText(path, json);
+        return path;
+    }
+
+    [TestMethod]
+    public void With_nothing_given_every_setting_has_its_documented_default()
+    {
+        var settings = Read();
+        Assert.AreEqual(110, settings.MaxPods);
+        Assert.AreEqual(10250, settings.ServerPort);
+        Assert.AreEqual("0.0.0.0", settings.ServerAddress.ToString());
+        Assert.AreEqual(10L * 1024 * 1024, settings.LogRotation.MaxSizeBytes);
+        Assert.AreEqual(5, settings.LogRotation.MaxFiles);
+        Assert.AreEqual(TimeSpan.FromSeconds(10), settings.Backoff.Initial);
+        Assert.AreEqual(TimeSpan.FromMinutes(5), settings.Backoff.Max);
+        Assert.AreEqual(TimeSpan.FromMinutes(10), settings.Backoff.ResetAfter);
+        Assert.AreEqual(50, settings.ApiQps);
+        Assert.AreEqual(100, settings.ApiBurst);
+        Assert.AreEqual(TimeSpan.FromSeconds(30), settings.Pipeline.ShutdownTimeout);
+        Assert.AreEqual(TimeSpan.FromSeconds(20), settings.FileCheckFrequency);
+        Assert.AreEqual(Environment.MachineName.ToLowerInvariant(), settings.NodeName);
+        Assert.AreEqual(AgentSettingsReader.DefaultDataDirectory, settings.DataDir);
+        Assert.IsNull(settings.TlsCertFile);
+        Assert.IsEmpty(settings.AllowedHostPathPrefixes);
+        Assert.IsEmpty(settings.Registries.InsecureRegistries);
+        CollectionAssert.AreEqual(new[] { "NoSchedule", "NoExecute" }, settings.NodeTaints.Select(t => t.Effect).ToArray());
+        foreach (var (stage, options) in Stages.StageNames.Defaults)
+        {
+            Assert.AreEqual(options, settings.Pipeline.For(stage), stage);
+        }
+    }
+
+    [TestMethod]
+    public void Flags_win_over_the_environment_which_wins_over_the_file()
+    {
+        var file = WriteFile("""{ "Node": { "MaxPods": 50, "Name": "from-file" }, "Pipeline": { "Stages": { "Run": { "Parallelism": 3 } } } }""");
+        var environment = new Dictionary<string, string> { ["KRUSTLET_NODE__MAX_PODS"] = "60", ["KRUSTLET_PIPELINE__STAGES__RUN__PARALLELISM"] = "5" };
+
+        var fromFile = Read(file);
+        Assert.AreEqual(50, fromFile.MaxPods);
+        Assert.AreEqual("from-file", fromFile.NodeName);
+        Assert.AreEqual(3, fromFile.Pipeline.For("Run").Parallelism);
+
+        var fromEnvironment = Read(file, environment);
+        Assert.AreEqual(60, fromEnvironment.MaxPods);
+        Assert.AreEqual("from-file", fromEnvironment.NodeName, "a setting the environment does not give keeps the file's value");
+        Assert.AreEqual(5, fromEnvironment.Pipeline.For("Run").Parallelism);
+
+        var fromFlags = Read(file, environment, "--max-pods", "70", "--set", "Pipeline:Stages:Run:Parallelism=7");
+        Assert.AreEqual(70, fromFlags.MaxPods);
+        Assert.AreEqual(7, fromFlags.Pipeline.For("Run").Parallelism);
+    }
+
+    [TestMethod]
+    public void Environment_names_are_the_keys_in_upper_snake_case()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "krustlet-env-data");
+        var settings = Read(environment: new Dictionary<string, string>
+        {
+            ["KRUSTLET_DATA_DIR"] = dataDir,
+            ["KRUSTLET_NODE__IP"] = "10.1.2.3",
+            ["KRUSTLET_LOGS__MAX_SIZE"] = "2Mi",
+            ["KRUSTLET_BACKOFF__INITIAL"] = "1m30s",
+            ["KRUSTLET_NODE__LABELS"] = "team=wasm,tier=edge",
+            ["KRUSTLET_REGISTRIES__INSECURE"] = "registry.lan:5000, other.lan",
+            ["KRUSTLET_REGISTRY_PASSWORD"] = "not a setting, read by the image verbs",
+            ["PATH"] = "/usr/bin",
+        });
+        Assert.AreEqual(dataDir, settings.DataDir);
+        Assert.AreEqual("10.1.2.3", settings.NodeIp);
+        Assert.AreEqual(2L * 1024 * 1024, settings.LogRotation.MaxSizeBytes);
+        Assert.AreEqual(TimeSpan.FromSeconds(90), settings.Backoff.Initial);
+        Assert.AreEqual("edge", settings.NodeLabels["tier"]);
+        Assert.IsTrue(settings.Registries.InsecureRegistries.SetEquals(["registry.lan:5000", "other.lan"]));
+        Assert.AreEqual("KRUSTLET_PIPELINE__STAGES__IMAGE_PULL__CAPACITY", SettingsCatalog.Find("Pipeline:Stages:ImagePull:Capacity")!.EnvironmentVariable);
+        Assert.AreEqual("KRUSTLET_SERVER__TLS_CERT_FILE", SettingsCatalog.Find("Server:TlsCertFile")!.EnvironmentVariable);
+    }
+
+    [TestMethod]
+    public void Lists_and_maps_come_as_json_from_the_file_and_as_repeated_flags()
+    {
+        var file = WriteFile("""
+            {
+              // comments are allowed
+              "Node": { "Labels": { "example.com/team": "wasm" }, "Taints": ["dedicated=wasm:NoSchedule"] },
+              "Registries": { "Mirrors": { "docker.io": ["mirror.lan:5000", "mirror2.lan"] } },
+              "Volumes": { "AllowedHostPathPrefixes": ["/srv/data"] },
+            }
+            """);
+        var settings = Read(file);
+        Assert.AreEqual("wasm", settings.NodeLabels["example.com/team"]);
+        Assert.AreEqual("dedicated", settings.NodeTaints.Single().Key);
+        Assert.AreEqual("wasm", settings.NodeTaints.Single().Value);
+        CollectionAssert.AreEqual(new[] { "mirror.lan:5000", "mirror2.lan" }, settings.Registries.Mirrors["docker.io"].ToArray());
+        CollectionAssert.AreEqual(new[] { "/srv/data" }, settings.AllowedHostPathPrefixes.ToArray());
+
+        var flagged = Read(file, null, "--node-label", "a=1", "--node-label", "b=2", "--register-with-taint", "x:NoExecute", "--insecure-registry", "r1.lan", "--insecure-registry", "r2.lan");
+        Assert.AreEqual(2, flagged.NodeLabels.Count, "the flag's map replaces the file's");
+        Assert.AreEqual("x", flagged.NodeTaints.Single().Key);
+        Assert.IsNull(flagged.NodeTaints.Single().Value);
+        Assert.AreEqual(2, flagged.Registries.InsecureRegistries.Count);
+    }
+
+    [TestMethod]
+    public void Every_problem_in_every_source_is_listed_in_one_message()
+    {
+        var file = WriteFile("""{ "Node": { "MaxPods": 0, "Nmae": "typo" }, "Server": { "TlsCertFile": "/nonexistent/kubelet.crt" }, "Pipeline": { "Stages": { "Compile": { "Capacity": "many" } } } }""");
+        var ex = Assert.ThrowsExactly<InvalidSettingsException>(() => Read(
+            file,
+            new Dictionary<string, string> { ["KRUSTLET_BACKOF__INITIAL"] = "1s", ["KRUSTLET_API__QPS"] = "-3" },
+            "--port", "70000", "--node-ip", "not-an-ip", "--container-log-max-size", "huge", "--backoff-initial", "10m", "--backoff-max", "1m", "--node-label", "bad label=x", "--register-with-taint", "k=v:Sometimes", "--set", "Nope=1"));
+
+        string[] expected =
+        [
+            "Node:MaxPods (from " + file + ") must be a whole number from 1 to 100000 (got '0')",
+            file + ": Node:Nmae is not a setting",
+            "Server:TlsCertFile (from " + file + ") names a file that does not exist: /nonexistent/kubelet.crt",
+            "Pipeline:Stages:Compile:Capacity (from " + file + ") must be a whole number from 1 to 1000000 (got 'many')",
+            "environment variable KRUSTLET_BACKOF__INITIAL is not a setting",
+            "Api:Qps (from KRUSTLET_API__QPS) must be a number greater than zero (got '-3')",
+            "Server:Port (from --port) must be a whole number from 0 to 65535 (got '70000')",
+            "Node:Ip (from --node-ip) must be an IP address (got 'not-an-ip')",
+            "Logs:MaxSize (from --container-log-max-size) must be a positive size",
+            "Backoff:Initial (00:10:00) must not exceed Backoff:Max (00:01:00)",
+            "'bad label=x' is not a valid label",
+            "'k=v:Sometimes' must be key[=value]:Effect",
+            "--set Nope: not a setting",
+        ];
+        foreach (var problem in expected)
+        {
+            StringAssert.Contains(ex.Message, problem);
+        }
+
+        Assert.HasCount(expected.Length, ex.Problems, ex.Message);
+    }
+
+    [TestMethod]
+    public void A_settings_file_that_is_not_json_or_not_there_is_named()
+    {
+        var broken = WriteFile("{ \"Node\": ");
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidSettingsException>(() => Read(broken)).Message, $"the settings file {broken} is not valid JSON");
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidSettingsException>(() => Read("/nonexistent/settings.json")).Message, "--config /nonexistent/settings.json: no such file");
+        var wrongShape = WriteFile("""{ "Node": { "Labels": "a=b", "MaxPods": [1] } }""");
+        var ex = Assert.ThrowsExactly<InvalidSettingsException>(() => Read(wrongShape));
+        StringAssert.Contains(ex.Message, "Node:Labels (from " + wrongShape + ") must be a JSON object");
+        StringAssert.Contains(ex.Message, "Node:MaxPods (from " + wrongShape + ") must be a single value, not a JSON array");
+    }
+
+    [TestMethod]
+    public void Durations_read_as_go_durations_or_time_spans()
+    {
+        Assert.IsTrue(AgentSettingsReader.TryParseDuration("1h2m3s", out var d));
+        Assert.AreEqual(new TimeSpan(1, 2, 3), d);
+        Assert.IsTrue(AgentSettingsReader.TryParseDuration("250ms", out d));
+        Assert.AreEqual(TimeSpan.FromMilliseconds(250), d);
+        Assert.IsTrue(AgentSettingsReader.TryParseDuration("00:00:30", out d));
+        Assert.AreEqual(TimeSpan.FromSeconds(30), d);
+        Assert.IsFalse(AgentSettingsReader.TryParseDuration("10 seconds", out _));
+        Assert.IsFalse(AgentSettingsReader.TryParseDuration("5x", out _));
+    }
+
+    [TestMethod]
+    [Timeout(30_000, CooperativeCancellation = true)]
+    public async Task The_node_verb_refuses_invalid_settings_with_every_problem_and_a_non_zero_exit()
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await Program.BuildCommand(output, error).Parse(["node", "--max-pods", "0", "--kube-api-burst", "x"]).InvokeAsync(cancellationToken: TestContext.CancellationToken);
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error.ToString(), "invalid settings (2 problems)");
+        StringAssert.Contains(error.ToString(), "Node:MaxPods (from --max-pods)");
+        StringAssert.Contains(error.ToString(), "Api:Burst (from --kube-api-burst)");
+    }
+
+    public TestContext TestContext { get; set; } = null!;
+}
