@@ -1,15 +1,10 @@
 using System.CommandLine;
 using k8s;
-using Krustlet.Pipeline.Configuration;
-using Krustlet.Stages;
+using Krustlet.Host.Agent;
+using Krustlet.Host.Configuration;
 using Krustlet.Stages.Admission;
-using Krustlet.Stages.Compile;
-using Krustlet.Stages.ImagePull;
-using Krustlet.Stages.ImagePull.Registry;
 using Krustlet.Stages.Kubernetes;
-using Krustlet.Stages.Run;
-using Krustlet.Stages.VolumeSetup;
-using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 
 namespace Krustlet.Host;
 
@@ -18,77 +13,64 @@ internal static class NodeCommand
 {
     public static Command Build(TextWriter output, TextWriter error)
     {
-        var kubeconfig = new Option<string?>("--kubeconfig") { Description = "The kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)." };
-        var nodeName = new Option<string>("--node-name") { Description = "The node's name (default: this host's name).", DefaultValueFactory = _ => Environment.MachineName.ToLowerInvariant() };
-        var nodeIp = new Option<string>("--node-ip") { Description = "The node's InternalIP.", DefaultValueFactory = _ => "127.0.0.1" };
-        var dataDir = new Option<string>("--data-dir") { Description = "Images, compiled modules, pod directories and logs.", DefaultValueFactory = _ => ImageCommands.DefaultDataDirectory };
-        var maxPods = new Option<int>("--max-pods") { Description = "Pods this node runs at most.", DefaultValueFactory = _ => 110 };
-        var node = new Command("node", "Run as a node agent of a Kubernetes cluster.") { kubeconfig, nodeName, nodeIp, dataDir, maxPods };
+        var flags = new SettingsFlags();
+        var node = new Command("node", "Run as a node agent of a Kubernetes cluster.");
+        flags.AddTo(node);
         node.SetAction(async (parse, ct) =>
         {
+            AgentSettings settings;
             try
             {
-                await RunAsync(parse.GetValue(kubeconfig), parse.GetValue(nodeName)!, parse.GetValue(nodeIp)!, parse.GetValue(dataDir)!, parse.GetValue(maxPods), output, ct);
-                return 0;
+                settings = flags.Read(parse, SettingsInput.ProcessEnvironment());
             }
-            catch (Exception ex) when (ex is InvalidOperationException or PipelineConfigurationException or k8s.Exceptions.KubeConfigException)
+            catch (InvalidSettingsException ex)
             {
                 await error.WriteLineAsync($"error: {ex.Message}");
-                return 1;
+                return 2;
             }
+
+            return await AgentHost.RunAsync(settings, error, (context, stop) => RunAsync(settings, output, context, stop), ct);
         });
         return node;
     }
 
-    /// <summary>Composes the agent: every stage, the cluster connection, the node's registration and lease.</summary>
-    public static async Task RunAsync(string? kubeconfig, string nodeName, string nodeIp, string dataDir, int maxPods, TextWriter output, CancellationToken cancellationToken)
+    /// <summary>
+    /// Connects to the cluster, registers the node, forgets pods deleted while the agent was down, then
+    /// runs the node's pods until <paramref name="cancellationToken"/> fires; stops them and writes their
+    /// last statuses.
+    /// </summary>
+    public static async Task RunAsync(AgentSettings settings, TextWriter output, AgentContext context, CancellationToken cancellationToken)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxPods, 1);
-        Directory.CreateDirectory(dataDir);
-        var configuration = new ConfigurationBuilder().AddEnvironmentVariables("KRUSTLET_").Build();
-        var pipelineOptions = PipelineOptionsReader.Read(configuration, StageNames.Defaults);
-        var (wasmOptions, wasmProblems) = WasmEngineOptions.Read(configuration);
-        var (registryOptions, registryProblems) = RegistryOptions.Read(configuration);
-        if (wasmProblems.Count + registryProblems.Count > 0)
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(context);
+        using var client = new Kubernetes(KubernetesConnection.Load(settings.Kubeconfig), new ApiRateLimiter(settings.ApiQps, settings.ApiBurst, context.Time));
+        var nodeOptions = new NodeOptions(settings.NodeName, settings.NodeIp, settings.MaxPods)
         {
-            throw new PipelineConfigurationException([.. wasmProblems, .. registryProblems]);
-        }
-
-        using var client = new Kubernetes(KubernetesConnection.Load(kubeconfig), new ApiRateLimiter());
-        var nodeOptions = new NodeOptions(nodeName, nodeIp, maxPods);
-        var agent = new NodeAgent(client, nodeOptions);
+            KubeletPort = settings.ServerPort,
+            Labels = settings.NodeLabels,
+            Taints = settings.NodeTaints,
+        };
+        var agent = new NodeAgent(client, nodeOptions, context.Time, context.LoggerFactory.CreateLogger<NodeAgent>());
         await agent.RegisterAsync(cancellationToken);
-        await output.WriteLineAsync($"node {nodeName} registered; watching its pods");
+        await output.WriteLineAsync($"node {settings.NodeName} registered; watching its pods");
 
-        using var engine = new WasmEngineHost(wasmOptions!);
-        using var registry = new OciRegistryClient(registryOptions!);
-        using var pool = new ExecutorPool(engine, maxPods);
-        await using var events = KubernetesEventRecorder.Start(client, nodeName);
-        var resources = new KubernetesPodResources(client);
+        // Pods deleted while the agent was down leave nothing behind.
+        var onNode = await client.CoreV1.ListPodForAllNamespacesAsync(fieldSelector: $"spec.nodeName={settings.NodeName}", cancellationToken: cancellationToken);
+        AgentRuntime.ForgetPodsExcept(settings, onNode.Items.Select(p => p.Metadata.Uid).ToHashSet(StringComparer.Ordinal));
+
+        await using var events = KubernetesEventRecorder.Start(client, settings.NodeName);
         var allocatable = agent.Status().Allocatable;
-        var nodeAllocatable = new NodeAllocatable(nodeName, maxPods, allocatable["cpu"], allocatable["memory"]);
-        await using var pipeline = PodPipeline.Start(
-            new PodStages(
-                new AdmissionStage(nodeAllocatable),
-                new ImagePullStage(new ImagePuller(registry, new ContentStore(Path.Combine(dataDir, "images")), registryOptions!), resources, events: events),
-                new CompileStage(new CompileCache(engine, Path.Combine(dataDir, "compile-cache"))),
-                new VolumeSetupStage(resources, new VolumeOptions(Path.Combine(dataDir, "pods")) { NodeIp = nodeIp }, nodeAllocatable),
-                new RunStage(pool, new RunOptions(Path.Combine(dataDir, "logs")), events: events)),
-            new KubernetesPodStatusWriter(client, nodeIp),
-            pipelineOptions);
+        var services = new AgentServices(
+            new KubernetesPodResources(client),
+            new KubernetesPodStatusWriter(client, settings.NodeIp, context.Time, context.LoggerFactory.CreateLogger<KubernetesPodStatusWriter>()),
+            events,
+            new NodeAllocatable(settings.NodeName, settings.MaxPods, allocatable["cpu"], allocatable["memory"]));
+        await using var runtime = AgentRuntime.Start(settings, services, saveState: true, context.LoggerFactory, context.MeterFactory, context.Time);
 
         var lease = agent.RunAsync(cancellationToken);
-        try
-        {
-            await pipeline.RunAsync(new KubernetesPodSource(client, nodeName), cancellationToken);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Interrupted: stop the pods and write their last statuses below.
-        }
-
-        var shutdown = await pipeline.StopAsync();
+        await runtime.RunAsync(new KubernetesPodSource(client, settings.NodeName, context.Time, context.LoggerFactory.CreateLogger<KubernetesPodSource>()), cancellationToken);
+        var shutdown = await runtime.StopAsync();
         await lease;
-        await output.WriteLineAsync($"node {nodeName} stopped: {shutdown.Graph.Drained} items drained, {shutdown.UnwrittenReports.Count} reports unwritten");
+        await output.WriteLineAsync($"node {settings.NodeName} stopped: {shutdown.Graph.Drained} items drained, {shutdown.UnwrittenReports.Count} reports unwritten");
     }
 }

@@ -9,7 +9,15 @@ namespace Krustlet.Stages.Admission;
 /// <param name="MaxPods">The kubelet's maxPods (default 110).</param>
 /// <param name="AllocatableCpu">Allocatable CPU.</param>
 /// <param name="AllocatableMemory">Allocatable memory.</param>
-public sealed record NodeAllocatable(string NodeName, int MaxPods, ResourceQuantity AllocatableCpu, ResourceQuantity AllocatableMemory);
+public sealed record NodeAllocatable(string NodeName, int MaxPods, ResourceQuantity AllocatableCpu, ResourceQuantity AllocatableMemory)
+{
+    /// <summary>All of this machine's cores and the memory available to this process, as the node reports them.</summary>
+    public static NodeAllocatable OfThisMachine(string nodeName, int maxPods) => new(
+        nodeName,
+        maxPods,
+        new ResourceQuantity(Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)),
+        new ResourceQuantity(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes.ToString(CultureInfo.InvariantCulture)));
+}
 
 /// <summary>
 /// Decides whether this node can run a pod, as the kubelet's admission does: the pod must be bound to

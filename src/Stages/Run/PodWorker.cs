@@ -31,6 +31,7 @@ internal sealed partial class PodWorker : IDisposable
     private readonly string _qosClass;
     private (string Reason, string Message)? _failure;
     private bool _stopping;
+    private (PodPhase Phase, string? Reason, string? Message)? _suspended;
     private Task _running = Task.CompletedTask;
 
     private readonly PodEvents.IPodEventRecorder _events;
@@ -46,7 +47,8 @@ internal sealed partial class PodWorker : IDisposable
         _time = time;
         _publish = publish;
         _logger = logger;
-        _startTime = time.GetUtcNow();
+        var saved = options.State?.Load(_uid);
+        _startTime = saved?.StartTime ?? time.GetUtcNow();
         _deadline = pod.Spec.ActiveDeadlineSeconds is { } seconds ? _startTime.AddSeconds(seconds) : null;
         _qosClass = PodRuntimeStatus.QosClassOf(pod);
 
@@ -66,6 +68,73 @@ internal sealed partial class PodWorker : IDisposable
                 app.State = new WaitingState("PodInitializing", null);
             }
         }
+
+        if (saved is not null)
+        {
+            Restore(saved);
+        }
+    }
+
+    /// <summary>
+    /// Re-adopts a pod the agent ran before it stopped: restart counts and last states carry on, finished
+    /// containers stay finished, and a run that was under way (or waiting out its backoff) starts again,
+    /// counted as a restart.
+    /// </summary>
+    private void Restore(SavedPod saved)
+    {
+        if (saved.FailureReason is not null)
+        {
+            _failure = (saved.FailureReason, saved.FailureMessage ?? string.Empty);
+        }
+
+        void Apply(ContainerRun[] runs, IReadOnlyList<SavedContainer> savedRuns)
+        {
+            foreach (var run in runs)
+            {
+                if (savedRuns.FirstOrDefault(s => s.Name == run.Name) is not { } container)
+                {
+                    continue;
+                }
+
+                run.RestartCount = container.RestartCount;
+                run.LastState = container.LastState?.ToState();
+                if (container.Terminated is { } terminated)
+                {
+                    run.State = terminated.ToState();
+                    run.Done = true;
+                }
+                else if (container.RunningSince is { } since)
+                {
+                    run.LastState = new TerminatedState(ContainerExit.KilledExitCode, "Error", "The node agent stopped while the container was running.", since, _time.GetUtcNow(), $"wasm://{_uid}/{run.Name}/{container.RestartCount}");
+                    run.RestartCount++;
+                }
+                else if (container.BackingOff)
+                {
+                    run.RestartCount++;
+                }
+
+                if (_failure is not null && !run.Done)
+                {
+                    run.Done = true; // a failed pod (evicted, past its deadline) runs nothing more
+                }
+            }
+        }
+
+        Apply(_init, saved.InitContainers);
+        Apply(_apps, saved.Containers);
+    }
+
+    private SavedPod Save()
+    {
+        static SavedContainer Saved(ContainerRun run) => new(
+            run.Name,
+            run.RestartCount,
+            run.LastState is null ? null : SavedTermination.From(run.LastState),
+            run.State is TerminatedState terminated ? SavedTermination.From(terminated) : null,
+            (run.State as RunningState)?.StartedAt,
+            run.State is WaitingState { Reason: "CrashLoopBackOff" });
+
+        return new SavedPod(_uid, _pod.Metadata.NamespaceProperty ?? "default", _pod.Metadata.Name, _startTime, [.. _init.Select(Saved)], [.. _apps.Select(Saved)], _failure?.Reason, _failure?.Message);
     }
 
     public string Uid => _uid;
@@ -87,6 +156,20 @@ internal sealed partial class PodWorker : IDisposable
             Log.StopTimedOut(_logger, _uid, grace);
             return false;
         }
+    }
+
+    /// <summary>
+    /// Stops the pod's containers because the agent is stopping, not the pod: its phase stays what it was
+    /// and its saved state still shows the runs under way, so the next agent restarts them.
+    /// </summary>
+    public Task<bool> SuspendAsync(string reason, TimeSpan grace)
+    {
+        lock (_lock)
+        {
+            _suspended ??= Phase();
+        }
+
+        return StopAsync(reason, grace);
     }
 
     public void Dispose() => _stop.Dispose();
@@ -130,7 +213,7 @@ internal sealed partial class PodWorker : IDisposable
     {
         lock (_lock)
         {
-            var (phase, reason, message) = Phase();
+            var (phase, reason, message) = _suspended ?? Phase();
             return new PodRuntimeStatus(phase, reason, message, _startTime, [.. _init.Select(r => r.Status(_uid))], [.. _apps.Select(r => r.Status(_uid))]) { QosClass = _qosClass };
         }
     }
@@ -187,6 +270,11 @@ internal sealed partial class PodWorker : IDisposable
     /// <summary>Runs a container until it is done for good. False when the pod cannot go on (failed, stopped).</summary>
     private async Task<bool> RunUntilDoneAsync(ContainerRun run, bool restartOnSuccess)
     {
+        if (run.Done)
+        {
+            return run.State is TerminatedState { ExitCode: 0 } && _failure is null;
+        }
+
         while (true)
         {
             var exit = await RunOnceAsync(run);
@@ -307,6 +395,27 @@ internal sealed partial class PodWorker : IDisposable
 
     private async ValueTask PublishAsync()
     {
+        if (_options.State is { } store)
+        {
+            SavedPod? state;
+            lock (_lock)
+            {
+                state = _suspended is null ? Save() : null;
+            }
+
+            if (state is not null)
+            {
+                try
+                {
+                    store.Save(state);
+                }
+                catch (IOException ex)
+                {
+                    Log.StateNotSaved(_logger, _uid, ex);
+                }
+            }
+        }
+
         try
         {
             await _publish(Snapshot());
@@ -343,6 +452,9 @@ internal sealed partial class PodWorker : IDisposable
 
         public TimeSpan NextDelay { get; set; }
 
+        /// <summary>Finished before the agent restarted: it does not run again.</summary>
+        public bool Done { get; set; }
+
         public ContainerStatusSnapshot Status(string uid) =>
             new(Name, State, LastState, RestartCount, Image.Image, Image.Digest, ContainerId ?? $"wasm://{uid}/{Name}/{RestartCount}");
     }
@@ -354,5 +466,8 @@ internal sealed partial class PodWorker : IDisposable
 
         [LoggerMessage(2101, LogLevel.Warning, "Pod {Uid} did not stop within {Grace}; its threads end when their guests return to the host")]
         public static partial void StopTimedOut(ILogger logger, string uid, TimeSpan grace);
+
+        [LoggerMessage(2102, LogLevel.Warning, "The state of pod {Uid} could not be saved; a restarted agent may lose its restart counts")]
+        public static partial void StateNotSaved(ILogger logger, string uid, Exception exception);
     }
 }

@@ -17,6 +17,9 @@ public sealed record RunOptions(string LogRoot)
     public LogRotationOptions LogRotation { get; init; } = LogRotationOptions.Default;
 
     public RestartBackoffOptions Backoff { get; init; } = new();
+
+    /// <summary>Where pods' runtime state is saved so a restarted agent re-adopts them; none when null.</summary>
+    public PodStateStore? State { get; init; }
 }
 
 /// <summary>

@@ -90,6 +90,7 @@ public sealed class RunStage : IStage<V1Pod>, IPodRuntimeSource
         var stopped = await worker.StopAsync("the pod is being deleted", grace);
         item.Set(worker.Snapshot()); // the final status: every container terminated
         worker.Dispose();
+        _options.State?.Delete(item.Key);
         return stopped
             ? StageOutcome.Continue
             : StageOutcome.Fail("KillContainerError", $"containers did not stop within {grace.TotalSeconds}s");
@@ -107,14 +108,17 @@ public sealed class RunStage : IStage<V1Pod>, IPodRuntimeSource
         return true;
     }
 
-    /// <summary>Stops every pod's containers (agent shutdown), waiting up to <paramref name="grace"/> for each.</summary>
+    /// <summary>
+    /// Stops every pod's containers because the agent is stopping, waiting up to <paramref name="grace"/>
+    /// for each. The pods keep their phase and saved state: a restarted agent re-adopts them.
+    /// </summary>
     public async Task StopAllAsync(string reason, TimeSpan grace)
     {
         var workers = _workers.Values.ToList();
         _workers.Clear();
         await Task.WhenAll(workers.Select(async w =>
         {
-            await w.StopAsync(reason, grace);
+            await w.SuspendAsync(reason, grace);
             w.Dispose();
         }));
     }

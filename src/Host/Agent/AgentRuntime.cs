@@ -1,0 +1,184 @@
+using System.Diagnostics.Metrics;
+using k8s.Models;
+using Krustlet.Host.Configuration;
+using Krustlet.Pipeline.Diagnostics;
+using Krustlet.Pipeline.Events;
+using Krustlet.Stages;
+using Krustlet.Stages.Admission;
+using Krustlet.Stages.Compile;
+using Krustlet.Stages.ImagePull;
+using Krustlet.Stages.ImagePull.Registry;
+using Krustlet.Stages.PodEvents;
+using Krustlet.Stages.Run;
+using Krustlet.Stages.StatusReport;
+using Krustlet.Stages.VolumeSetup;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Krustlet.Host.Agent;
+
+/// <summary>What differs between the ways the agent runs: a cluster, a directory of static pods, a replay.</summary>
+/// <param name="Resources">Where configMaps, secrets and service account tokens come from.</param>
+/// <param name="Writer">Where status reports go (the API server, or memory).</param>
+/// <param name="Events">Where pod Events go.</param>
+/// <param name="Allocatable">What the node offers pods, for admission.</param>
+public sealed record AgentServices(IPodResources Resources, IPodReportWriter Writer, IPodEventRecorder Events, NodeAllocatable Allocatable);
+
+/// <summary>
+/// The agent, composed: every stage built from the settings over the data directory (images, compile
+/// cache, pod directories, logs, saved pod state), the pod pipeline, and the agent's view of its pods.
+/// The three verbs that run pods (<c>node</c>, <c>standalone</c>, <c>replay</c>) differ only in the
+/// event source and the <see cref="AgentServices"/> they give it.
+/// </summary>
+public sealed class AgentRuntime : IAsyncDisposable
+{
+    private readonly WasmEngineHost _engine;
+    private readonly OciRegistryClient _registry;
+    private readonly ExecutorPool _pool;
+    private readonly PodPipeline _pipeline;
+    private bool _stopped;
+
+    private AgentRuntime(AgentSettings settings, WasmEngineHost engine, OciRegistryClient registry, ExecutorPool pool, PodPipeline pipeline, NodePods pods, PipelineInstruments instruments)
+    {
+        Settings = settings;
+        _engine = engine;
+        _registry = registry;
+        _pool = pool;
+        _pipeline = pipeline;
+        Pods = pods;
+        Instruments = instruments;
+    }
+
+    public AgentSettings Settings { get; }
+
+    /// <summary>The pods on this node with their current status.</summary>
+    public NodePods Pods { get; }
+
+    /// <summary>The pipeline's instruments (meter <c>Krustlet.Pipeline</c>).</summary>
+    public PipelineInstruments Instruments { get; }
+
+    public PodPipeline Pipeline => _pipeline;
+
+    /// <summary>Builds every stage and starts the pipeline; pods flow once <see cref="RunAsync"/> gives it a source.</summary>
+    /// <param name="settings">The agent's settings.</param>
+    /// <param name="services">The mode's resources, writer, events and allocatable.</param>
+    /// <param name="saveState">Keep pods' runtime state in the data directory so a restarted agent re-adopts them (not for replays).</param>
+    /// <param name="loggerFactory">Logging.</param>
+    /// <param name="meterFactory">Metrics (the kubelet API's <c>/metrics</c> reads these meters).</param>
+    /// <param name="time">The clock.</param>
+    public static AgentRuntime Start(AgentSettings settings, AgentServices services, bool saveState = true, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(services);
+        loggerFactory ??= NullLoggerFactory.Instance;
+        time ??= TimeProvider.System;
+        Directory.CreateDirectory(settings.DataDir);
+
+        var engine = new WasmEngineHost(settings.Wasm);
+        var registry = new OciRegistryClient(settings.Registries);
+        var pool = new ExecutorPool(engine, settings.MaxPods, time);
+        var pods = new NodePods(services.Writer, settings.NodeIp, time, meterFactory);
+        var instruments = new PipelineInstruments(meterFactory);
+        var runOptions = new RunOptions(settings.LogsDirectory)
+        {
+            LogRotation = settings.LogRotation,
+            Backoff = settings.Backoff,
+            State = saveState ? new PodStateStore(settings.StateDirectory) : null,
+        };
+        var volumeOptions = new VolumeOptions(settings.PodsDirectory) { NodeIp = settings.NodeIp, AllowedHostPathPrefixes = settings.AllowedHostPathPrefixes };
+        var pipeline = PodPipeline.Start(
+            new PodStages(
+                new AdmissionStage(services.Allocatable),
+                new ImagePullStage(new ImagePuller(registry, new ContentStore(settings.ImagesDirectory), settings.Registries), services.Resources, events: services.Events),
+                new CompileStage(new CompileCache(engine, settings.CompileCacheDirectory)),
+                new VolumeSetupStage(services.Resources, volumeOptions, services.Allocatable),
+                new RunStage(pool, runOptions, time, loggerFactory.CreateLogger<RunStage>(), services.Events)),
+            pods,
+            settings.Pipeline,
+            instruments,
+            loggerFactory,
+            time);
+        return new AgentRuntime(settings, engine, registry, pool, pipeline, pods, instruments);
+    }
+
+    /// <summary>Runs pods from the source until it ends or <paramref name="cancellationToken"/> fires (then returns normally).</summary>
+    public async Task RunAsync(IEventSource<V1Pod> source, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _pipeline.RunAsync(Pods.Observe(source), cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: StopAsync stops the pods and writes their last statuses.
+        }
+    }
+
+    /// <summary>Stops the pipeline and the pods' containers, then writes the statuses left (each pod keeps its saved state).</summary>
+    public async Task<PodPipelineShutdown> StopAsync()
+    {
+        _stopped = true;
+        return await _pipeline.StopAsync();
+    }
+
+    /// <summary>
+    /// Removes what pods deleted while the agent was down left in the data directory: saved state, pod
+    /// directories and logs of every pod whose UID is not in <paramref name="live"/>.
+    /// </summary>
+    /// <returns>The UIDs forgotten.</returns>
+    public static IReadOnlyList<string> ForgetPodsExcept(AgentSettings settings, IReadOnlySet<string> live)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(live);
+        var forgotten = new SortedSet<string>(StringComparer.Ordinal);
+        if (Directory.Exists(settings.StateDirectory))
+        {
+            var store = new PodStateStore(settings.StateDirectory);
+            foreach (var saved in store.List().Where(p => !live.Contains(p.Uid)))
+            {
+                store.Delete(saved.Uid);
+                forgotten.Add(saved.Uid);
+            }
+        }
+
+        if (Directory.Exists(settings.PodsDirectory))
+        {
+            foreach (var dir in Directory.EnumerateDirectories(settings.PodsDirectory).Where(d => !live.Contains(Path.GetFileName(d))))
+            {
+                Directory.Delete(dir, recursive: true);
+                forgotten.Add(Path.GetFileName(dir));
+            }
+        }
+
+        if (Directory.Exists(settings.LogsDirectory))
+        {
+            // <namespace>_<name>_<uid>: names and namespaces cannot hold '_', so the UID follows the last one.
+            foreach (var dir in Directory.EnumerateDirectories(settings.LogsDirectory))
+            {
+                var uid = Path.GetFileName(dir)[(Path.GetFileName(dir).LastIndexOf('_') + 1)..];
+                if (!live.Contains(uid))
+                {
+                    Directory.Delete(dir, recursive: true);
+                    forgotten.Add(uid);
+                }
+            }
+        }
+
+        return [.. forgotten];
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_stopped)
+        {
+            await StopAsync();
+        }
+
+        await _pipeline.DisposeAsync();
+        _pool.Dispose();
+        _registry.Dispose();
+        _engine.Dispose();
+        Pods.Dispose();
+        Instruments.Dispose();
+    }
+}

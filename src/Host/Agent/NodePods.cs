@@ -1,0 +1,167 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using k8s.Models;
+using Krustlet.Pipeline.Events;
+using Krustlet.Stages.Run;
+using Krustlet.Stages.StatusReport;
+
+namespace Krustlet.Host.Agent;
+
+/// <summary>
+/// The agent's own view of its pods, for the kubelet API's <c>/pods</c> and logs, the standalone table
+/// and the <c>Krustlet.Node</c> metrics: it sees every pod the event source delivers and every status
+/// report on its way to the real writer, which it then calls.
+/// </summary>
+public sealed class NodePods : IPodReportWriter, IDisposable
+{
+    public const string MeterName = "Krustlet.Node";
+
+    private readonly IPodReportWriter _inner;
+    private readonly PodStatusBuilder _statuses;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, Entry> _pods = new(StringComparer.Ordinal);
+    private readonly Meter _meter;
+    private readonly Histogram<double> _startLatency;
+
+    public NodePods(IPodReportWriter inner, string nodeIp, TimeProvider? time = null, IMeterFactory? meterFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        _inner = inner;
+        _statuses = new PodStatusBuilder(nodeIp);
+        _time = time ?? TimeProvider.System;
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _startLatency = _meter.CreateHistogram<double>(
+            "krustlet.pod.start.duration",
+            unit: "s",
+            description: "From the pod's first event to its first Running status written.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
+        _meter.CreateObservableGauge("krustlet.pods", CountByPhase, unit: "{pod}", description: "Pods on this node by phase.");
+    }
+
+    /// <summary>Wraps the pipeline's event source so every pod it delivers is known here.</summary>
+    public IEventSource<V1Pod> Observe(IEventSource<V1Pod> source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return new ObservedSource(source, this);
+    }
+
+    /// <summary>The pods on this node with their current status, oldest first.</summary>
+    public IReadOnlyList<V1Pod> Pods() =>
+        [.. _pods.Values.OrderBy(e => e.SeenAt).Select(e => e.WithStatus(_statuses))];
+
+    public async ValueTask WriteAsync(PodReport report, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        await _inner.WriteAsync(report, cancellationToken);
+        if (report.IsFinal)
+        {
+            _pods.TryRemove(report.Uid, out _);
+            return;
+        }
+
+        if (_pods.TryGetValue(report.Uid, out var entry))
+        {
+            entry.Report = report;
+            if (report.Runtime?.Phase == PodPhase.Running && !entry.StartRecorded)
+            {
+                entry.StartRecorded = true;
+                _startLatency.Record(_time.GetElapsedTime(entry.SeenTimestamp).TotalSeconds);
+            }
+        }
+    }
+
+    public void Dispose() => _meter.Dispose();
+
+    private IEnumerable<Measurement<int>> CountByPhase()
+    {
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal)
+        {
+            ["Pending"] = 0,
+            ["Running"] = 0,
+            ["Succeeded"] = 0,
+            ["Failed"] = 0,
+        };
+        foreach (var entry in _pods.Values)
+        {
+            var phase = entry.Phase;
+            counts[phase] = counts.GetValueOrDefault(phase) + 1;
+        }
+
+        return counts.Select(c => new Measurement<int>(c.Value, new KeyValuePair<string, object?>("phase", c.Key)));
+    }
+
+    private void Seen(PipelineEvent<V1Pod> evt)
+    {
+        if (evt.Kind == EventKind.Upsert && evt.Value is { } pod)
+        {
+            _pods.AddOrUpdate(evt.Key, _ => new Entry(pod, _time.GetUtcNow(), _time.GetTimestamp()), (_, existing) =>
+            {
+                existing.Pod = pod;
+                return existing;
+            });
+        }
+        else if (evt.Kind == EventKind.Delete && _pods.TryGetValue(evt.Key, out var entry))
+        {
+            entry.DeletingSince ??= _time.GetUtcNow();
+        }
+    }
+
+    private sealed class Entry(V1Pod pod, DateTimeOffset seenAt, long seenTimestamp)
+    {
+        public V1Pod Pod { get; set; } = pod;
+
+        public DateTimeOffset SeenAt { get; } = seenAt;
+
+        public long SeenTimestamp { get; } = seenTimestamp;
+
+        public PodReport? Report { get; set; }
+
+        public bool StartRecorded { get; set; }
+
+        public DateTimeOffset? DeletingSince { get; set; }
+
+        public string Phase => Report?.Runtime?.Phase.ToString() ?? (Report?.Kind == PodReportKind.Failed ? "Failed" : "Pending");
+
+        public V1Pod WithStatus(PodStatusBuilder statuses)
+        {
+            var pod = Pod;
+            var metadata = pod.Metadata;
+            if (DeletingSince is { } since && metadata.DeletionTimestamp is null)
+            {
+                metadata = new V1ObjectMeta
+                {
+                    Name = metadata.Name,
+                    NamespaceProperty = metadata.NamespaceProperty,
+                    Uid = metadata.Uid,
+                    Labels = metadata.Labels,
+                    Annotations = metadata.Annotations,
+                    CreationTimestamp = metadata.CreationTimestamp,
+                    ResourceVersion = metadata.ResourceVersion,
+                    OwnerReferences = metadata.OwnerReferences,
+                    DeletionTimestamp = since.UtcDateTime,
+                };
+            }
+
+            var status = Report is { } report
+                ? statuses.ToStatus(report)
+                : new V1PodStatus { Phase = "Pending" };
+            status.StartTime ??= SeenAt.UtcDateTime;
+            return new V1Pod { ApiVersion = "v1", Kind = "Pod", Metadata = metadata, Spec = pod.Spec, Status = status };
+        }
+    }
+
+    private sealed class ObservedSource(IEventSource<V1Pod> inner, NodePods pods) : IEventSource<V1Pod>
+    {
+        public string Name => inner.Name;
+
+        public async IAsyncEnumerable<PipelineEvent<V1Pod>> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await foreach (var evt in inner.ReadAsync(cancellationToken))
+            {
+                pods.Seen(evt);
+                yield return evt;
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Krustlet.Stages.Run;
+
+/// <summary>How a container's run ended, as saved.</summary>
+public sealed record SavedTermination(int ExitCode, string Reason, string? Message, DateTimeOffset StartedAt, DateTimeOffset FinishedAt, string? ContainerId)
+{
+    public static SavedTermination From(TerminatedState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        return new(state.ExitCode, state.Reason, state.Message, state.StartedAt, state.FinishedAt, state.ContainerId);
+    }
+
+    public TerminatedState ToState() => new(ExitCode, Reason, Message, StartedAt, FinishedAt, ContainerId);
+}
+
+/// <summary>One container as saved.</summary>
+/// <param name="Name">The container's name.</param>
+/// <param name="RestartCount">Its restart count.</param>
+/// <param name="LastState">How the run before the current one ended.</param>
+/// <param name="Terminated">Its state when it has terminated for good.</param>
+/// <param name="RunningSince">When the run under way started, if one was.</param>
+/// <param name="BackingOff">It was waiting out CrashLoopBackOff before its next run.</param>
+public sealed record SavedContainer(string Name, int RestartCount, SavedTermination? LastState, SavedTermination? Terminated, DateTimeOffset? RunningSince, bool BackingOff);
+
+/// <summary>A pod's runtime state as saved in the data directory: enough to re-adopt it after the agent restarts.</summary>
+public sealed record SavedPod(
+    string Uid,
+    string Namespace,
+    string Name,
+    DateTimeOffset StartTime,
+    IReadOnlyList<SavedContainer> InitContainers,
+    IReadOnlyList<SavedContainer> Containers,
+    string? FailureReason = null,
+    string? FailureMessage = null);
+
+/// <summary>
+/// Keeps each pod's runtime state in <c>&lt;root&gt;/&lt;uid&gt;.json</c>, rewritten (to a temporary file, then
+/// renamed) at every change of its containers, so an agent that is stopped or killed re-adopts its pods
+/// with their restart counts, and finished containers stay finished. Deleted with the pod.
+/// </summary>
+public sealed class PodStateStore
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+
+    private readonly string _root;
+
+    public PodStateStore(string root)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(root);
+        _root = root;
+        PrivateDirectory.Create(root);
+    }
+
+    public string Root => _root;
+
+    /// <summary>The saved state of the pod, or null when there is none or it cannot be read (it is then discarded).</summary>
+    public SavedPod? Load(string uid)
+    {
+        var path = PathOf(uid);
+        try
+        {
+            return File.Exists(path) ? JsonSerializer.Deserialize<SavedPod>(File.ReadAllBytes(path), Json) : null;
+        }
+        catch (JsonException)
+        {
+            File.Delete(path); // a torn or foreign file: the pod starts afresh
+            return null;
+        }
+    }
+
+    public void Save(SavedPod pod)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        var path = PathOf(pod.Uid);
+        var temporary = $"{path}.{Environment.CurrentManagedThreadId}.tmp";
+        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(pod, Json));
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    public void Delete(string uid) => File.Delete(PathOf(uid));
+
+    /// <summary>Every pod with saved state.</summary>
+    public IReadOnlyList<SavedPod> List() =>
+        [.. Directory.EnumerateFiles(_root, "*.json").Select(f => Load(Path.GetFileNameWithoutExtension(f))).OfType<SavedPod>()];
+
+    private string PathOf(string uid)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(uid);
+        if (uid.IndexOfAny(['/', '\\', '.']) >= 0)
+        {
+            throw new ArgumentException($"'{uid}' is not a pod UID.", nameof(uid));
+        }
+
+        return Path.Combine(_root, $"{uid}.json");
+    }
+}
