@@ -87,13 +87,21 @@ internal sealed class RunHarness : IAsyncDisposable
 {
     private static readonly WasmEngineHost Host = new(new WasmEngineOptions());
 
-    private readonly string _root = Directory.CreateTempSubdirectory("krustlet-pods-").FullName;
+    private readonly string _root;
+    private readonly bool _ownsRoot;
 
-    public RunHarness(IReadOnlyDictionary<string, string> images, int slots = 8)
+    /// <param name="images">Image references and the module files they stand for.</param>
+    /// <param name="slots">The executor pool's size.</param>
+    /// <param name="root">A data directory to use (and keep): a second harness on it plays a restarted agent.</param>
+    /// <param name="saveState">Save pods' runtime state under the root, as the agent does.</param>
+    public RunHarness(IReadOnlyDictionary<string, string> images, int slots = 8, string? root = null, bool saveState = false)
     {
+        _ownsRoot = root is null;
+        _root = root ?? Directory.CreateTempSubdirectory("krustlet-pods-").FullName;
         Cache = new CompileCache(Host, Path.Combine(_root, "cache"));
         Pool = new ExecutorPool(Host, slots, Time);
-        Run = new RunStage(Pool, new RunOptions(Path.Combine(_root, "logs")), Time, events: Events);
+        State = saveState ? new PodStateStore(Path.Combine(_root, "state")) : null;
+        Run = new RunStage(Pool, new RunOptions(Path.Combine(_root, "logs")) { State = State }, Time, events: Events);
         Pipeline = PodPipeline.Start(
             new PodStages(new RecordingStage(StageNames.Admission), new LocalImages(images), new CompileStage(Cache), new RecordingStage(StageNames.VolumeSetup), Run),
             Writer,
@@ -116,6 +124,8 @@ internal sealed class RunHarness : IAsyncDisposable
     public PodPipeline Pipeline { get; }
 
     public string LogRoot => Path.Combine(_root, "logs");
+
+    public PodStateStore? State { get; }
 
     public static V1Pod Pod(string name, string restartPolicy = "Never", string[]? images = null, string[]? initImages = null, long? activeDeadlineSeconds = null) => new()
     {
@@ -143,6 +153,9 @@ internal sealed class RunHarness : IAsyncDisposable
     {
         await Pipeline.DisposeAsync();
         Pool.Dispose();
-        Directory.Delete(_root, recursive: true);
+        if (_ownsRoot)
+        {
+            Directory.Delete(_root, recursive: true);
+        }
     }
 }
