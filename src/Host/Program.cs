@@ -25,6 +25,7 @@ public static class Program
             ImageCommands.Build(output, error ?? output),
             RecordCommand.Build(output, error ?? output),
             NodeCommand.Build(output, error ?? output),
+            SettingsCommand.Build(output),
         };
     }
 
