@@ -57,7 +57,7 @@ public sealed record KubeletServerOptions
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        if (!IPAddress.TryParse(Address, out _))
+        if (!IsIpAddress(Address))
         {
             errors.Add($"Address: \"{Address}\" is not an IP address.");
         }
@@ -88,7 +88,7 @@ public sealed record KubeletServerOptions
             errors.Add("NodeName: must not be empty (it names the generated certificate).");
         }
 
-        if (NodeIp is not null && !IPAddress.TryParse(NodeIp, out _))
+        if (NodeIp is not null && !IsIpAddress(NodeIp))
         {
             errors.Add($"NodeIp: \"{NodeIp}\" is not an IP address.");
         }
@@ -110,6 +110,11 @@ public sealed record KubeletServerOptions
 
         return errors;
     }
+
+    /// <summary>An IPv6 address, or an IPv4 address in its four-part dotted form (not the legacy "10.0.0").</summary>
+    private static bool IsIpAddress(string text) =>
+        IPAddress.TryParse(text, out var address)
+        && (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 || text.Count(c => c == '.') == 3);
 
     private static void RequireFile(List<string> errors, string setting, string? path)
     {

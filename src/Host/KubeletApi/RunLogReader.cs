@@ -179,8 +179,9 @@ internal sealed class RunLogReader : IDisposable
         var directory = Path.GetDirectoryName(_path)!;
         var prefix = Path.GetFileName(_path) + ".";
         var oldest = Directory.Exists(directory)
-            ? Directory.EnumerateFiles(directory, prefix + "*")
-                .Select(f => int.TryParse(Path.GetFileName(f).AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var k) ? k : 0)
+            ? Directory.EnumerateFiles(directory)
+                .Select(Path.GetFileName)
+                .Select(f => f!.StartsWith(prefix, StringComparison.Ordinal) && int.TryParse(f.AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var k) ? k : 0)
                 .DefaultIfEmpty(0)
                 .Max()
             : 0;
