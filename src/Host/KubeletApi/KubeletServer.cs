@@ -1,0 +1,195 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using k8s;
+using k8s.Models;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenTelemetry.Metrics;
+
+namespace Krustlet.Host.KubeletApi;
+
+/// <summary>
+/// The kubelet HTTP API on Kestrel, always over TLS: <c>/healthz</c> (open), and for authenticated
+/// callers <c>/metrics</c> (every <c>Krustlet*</c> meter, Prometheus text), <c>/pods</c> and
+/// <c>/containerLogs/{namespace}/{pod}/{container}</c>.
+/// </summary>
+public sealed partial class KubeletServer : IAsyncDisposable
+{
+    /// <summary>Meters whose names match this are exported on <c>/metrics</c>.</summary>
+    public const string MeterPattern = "Krustlet*";
+
+    private readonly KubeletServerOptions _options;
+    private readonly IKubeletPods _pods;
+    private readonly string _logRoot;
+    private readonly TimeProvider _time;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private WebApplication? _app;
+    private X509Certificate2? _certificate;
+
+    /// <param name="options">Address, port, TLS and credentials; validated by <see cref="StartAsync"/>.</param>
+    /// <param name="pods">The node's pods with their status.</param>
+    /// <param name="logRoot">Where the run stage writes container logs (<c>RunOptions.LogRoot</c>).</param>
+    /// <param name="time">The clock for <c>sinceSeconds</c>, the follow poll and certificate validity.</param>
+    /// <param name="loggerFactory">Where the server and Kestrel log.</param>
+    public KubeletServer(KubeletServerOptions options, IKubeletPods pods, string logRoot, TimeProvider? time = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(pods);
+        ArgumentException.ThrowIfNullOrEmpty(logRoot);
+        _options = options;
+        _pods = pods;
+        _logRoot = logRoot;
+        _time = time ?? TimeProvider.System;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger<KubeletServer>();
+    }
+
+    /// <summary>Where the server listens, with the real port when <see cref="KubeletServerOptions.Port"/> was 0. Set by <see cref="StartAsync"/>.</summary>
+    public IPEndPoint Endpoint { get; private set; } = new(IPAddress.None, 0);
+
+    /// <summary>The certificate the server presents (configured or generated). Set by <see cref="StartAsync"/>.</summary>
+    public X509Certificate2 Certificate => _certificate ?? throw new InvalidOperationException("The kubelet API has not been started.");
+
+    /// <summary>Validates the options, loads or generates the certificate, and starts listening.</summary>
+    /// <exception cref="InvalidOperationException">The options are invalid (every problem is listed), or a file cannot be used.</exception>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (_app is not null)
+        {
+            throw new InvalidOperationException("The kubelet API is already started.");
+        }
+
+        var errors = _options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException("Invalid kubelet API settings:" + string.Concat(errors.Select(e => Environment.NewLine + "  - " + e)));
+        }
+
+        var authenticator = KubeletAuthenticator.Create(_options);
+        if (!authenticator.AcceptsAnyone)
+        {
+            LogNoCredentials(_logger);
+        }
+
+        _certificate = ServingCertificate.Load(_options, _time);
+        var app = Build(authenticator, _certificate);
+        await app.StartAsync(cancellationToken);
+        _app = app;
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Endpoint = new IPEndPoint(IPAddress.Parse(_options.Address), new Uri(address).Port);
+        LogStarted(_logger, Endpoint.ToString(), _certificate.Subject, _certificate.NotAfter);
+    }
+
+    /// <summary>Ends followed logs and stops listening, waiting for requests in progress until <paramref name="cancellationToken"/>.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        await _stopping.CancelAsync();
+        if (_app is { } app)
+        {
+            await app.StopAsync(cancellationToken);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        if (_app is { } app)
+        {
+            await app.DisposeAsync(); // disposes the MeterProvider with the rest of the server's services
+        }
+
+        _certificate?.Dispose();
+        _stopping.Dispose();
+    }
+
+    internal static Task WriteTextAsync(HttpContext context, int status, string text, CancellationToken cancellationToken)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(text + "\n", cancellationToken);
+    }
+
+    private WebApplication Build(KubeletAuthenticator authenticator, X509Certificate2 certificate)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "krustlet-kubelet-api" });
+        builder.Services.AddSingleton(_loggerFactory);
+        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        builder.Services.AddRoutingCore();
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(MeterPattern)
+            .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(IPAddress.Parse(_options.Address), _options.Port, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+            {
+                ServerCertificate = certificate,
+                // A certificate is asked for but not required (bearer tokens work too); it is checked per request.
+                ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+                ClientCertificateValidation = (_, _, _) => true,
+            }));
+        });
+
+        var app = builder.Build();
+        var logs = new ContainerLogsEndpoint(_pods, _logRoot, _time, _options.LogFollowPollInterval);
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Path != "/healthz")
+            {
+                var (user, problem) = authenticator.Authenticate(context);
+                if (user is null)
+                {
+                    LogRefused(_logger, context.Request.Path, context.Connection.RemoteIpAddress?.ToString() ?? "?", problem);
+                    context.Response.Headers.WWWAuthenticate = "Bearer";
+                    await WriteTextAsync(context, StatusCodes.Status401Unauthorized, $"Unauthorized: {problem}", context.RequestAborted);
+                    return;
+                }
+            }
+
+            await next(context);
+        });
+        app.UseRouting();
+        app.MapGet("/healthz", context => WriteTextAsync(context, StatusCodes.Status200OK, "ok", context.RequestAborted));
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapGet("/pods", context =>
+        {
+            var list = new V1PodList { ApiVersion = "v1", Kind = "PodList", Metadata = new V1ListMeta(), Items = [.. _pods.Pods()] };
+            context.Response.ContentType = "application/json";
+            return context.Response.WriteAsync(KubernetesJson.Serialize(list), context.RequestAborted);
+        });
+        app.MapGet("/containerLogs/{namespace}/{pod}/{container}", async context =>
+        {
+            var values = context.Request.RouteValues;
+            using var abort = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+            try
+            {
+                await logs.HandleAsync(context, (string)values["namespace"]!, (string)values["pod"]!, (string)values["container"]!, abort.Token);
+            }
+            catch (OperationCanceledException) when (abort.IsCancellationRequested)
+            {
+                // The client went away, or the server is stopping: the stream just ends.
+            }
+        });
+        app.Map("{**path}", context => WriteTextAsync(context, StatusCodes.Status404NotFound, $"404 page not found: {context.Request.Method} {context.Request.Path}", context.RequestAborted));
+        return app;
+    }
+
+    [LoggerMessage(4000, LogLevel.Information, "Kubelet API listening on https://{Endpoint} (certificate {Subject}, valid until {NotAfter:o})")]
+    private static partial void LogStarted(ILogger logger, string endpoint, string subject, DateTime notAfter);
+
+    [LoggerMessage(4001, LogLevel.Warning, "Kubelet API: no client CA and no bearer token are configured, so every request except /healthz is refused")]
+    private static partial void LogNoCredentials(ILogger logger);
+
+    [LoggerMessage(4002, LogLevel.Debug, "Kubelet API refused {Path} from {Remote}: {Problem}")]
+    private static partial void LogRefused(ILogger logger, string path, string remote, string problem);
+}
