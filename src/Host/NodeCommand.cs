@@ -44,9 +44,19 @@ internal static class NodeCommand
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(context);
         using var client = new Kubernetes(KubernetesConnection.Load(settings.Kubeconfig), new ApiRateLimiter(settings.ApiQps, settings.ApiBurst, context.Time));
+        await using var events = KubernetesEventRecorder.Start(client, settings.NodeName);
+        var services = new AgentServices(
+            new KubernetesPodResources(client),
+            new KubernetesPodStatusWriter(client, settings.NodeIp, context.Time, context.LoggerFactory.CreateLogger<KubernetesPodStatusWriter>()),
+            events,
+            NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods));
+        await using var runtime = AgentRuntime.Start(settings, services, saveState: true, context.LoggerFactory, context.MeterFactory, context.Time);
+        await using var api = await runtime.StartKubeletApiAsync(context.LoggerFactory, context.Time, cancellationToken);
+        await output.WriteLineAsync($"kubelet API on https://{api.Endpoint}");
+
         var nodeOptions = new NodeOptions(settings.NodeName, settings.NodeIp, settings.MaxPods)
         {
-            KubeletPort = settings.ServerPort,
+            KubeletPort = api.Endpoint.Port,
             Labels = settings.NodeLabels,
             Taints = settings.NodeTaints,
         };
@@ -57,15 +67,6 @@ internal static class NodeCommand
         // Pods deleted while the agent was down leave nothing behind.
         var onNode = await client.CoreV1.ListPodForAllNamespacesAsync(fieldSelector: $"spec.nodeName={settings.NodeName}", cancellationToken: cancellationToken);
         AgentRuntime.ForgetPodsExcept(settings, onNode.Items.Select(p => p.Metadata.Uid).ToHashSet(StringComparer.Ordinal));
-
-        await using var events = KubernetesEventRecorder.Start(client, settings.NodeName);
-        var allocatable = agent.Status().Allocatable;
-        var services = new AgentServices(
-            new KubernetesPodResources(client),
-            new KubernetesPodStatusWriter(client, settings.NodeIp, context.Time, context.LoggerFactory.CreateLogger<KubernetesPodStatusWriter>()),
-            events,
-            new NodeAllocatable(settings.NodeName, settings.MaxPods, allocatable["cpu"], allocatable["memory"]));
-        await using var runtime = AgentRuntime.Start(settings, services, saveState: true, context.LoggerFactory, context.MeterFactory, context.Time);
 
         var lease = agent.RunAsync(cancellationToken);
         await runtime.RunAsync(new KubernetesPodSource(client, settings.NodeName, context.Time, context.LoggerFactory.CreateLogger<KubernetesPodSource>()), cancellationToken);

@@ -27,7 +27,7 @@ public sealed class NodeCommandTests
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
         using var output = new StringWriter();
-        var node = Program.BuildCommand(output).Parse(["node", "--kubeconfig", kubeconfig, "--node-name", "wasm-node", "--node-ip", "10.0.0.3", "--data-dir", Path.Combine(dir, "data")]).InvokeAsync(cancellationToken: stop.Token);
+        var node = Program.BuildCommand(output).Parse(["node", "--kubeconfig", kubeconfig, "--node-name", "wasm-node", "--node-ip", "10.0.0.3", "--data-dir", Path.Combine(dir, "data"), "--address", "127.0.0.1", "--port", "0"]).InvokeAsync(cancellationToken: stop.Token);
 
         await api.WaitForAsync("leases", "kube-node-lease", "wasm-node", _ => true, TestContext.CancellationToken);
         api.Put("pods", JsonNode.Parse(KubernetesJson.Serialize(new V1Pod

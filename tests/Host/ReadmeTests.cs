@@ -24,6 +24,6 @@ public sealed class ReadmeTests
         var reference = SettingsCommand.Reference();
         StringAssert.Contains(readme, reference, "the README's table must be exactly what `krustlet settings` prints");
         var rows = readme.Split('\n').Count(l => l.StartsWith("| `", StringComparison.Ordinal) && l.Contains("| `KRUSTLET_", StringComparison.Ordinal));
-        Assert.AreEqual(Configuration.SettingsCatalog.All.Count, rows, "one row per setting, no stale rows");
+        Assert.AreEqual(Krustlet.Host.Configuration.SettingsCatalog.All.Count, rows, "one row per setting, no stale rows");
     }
 }

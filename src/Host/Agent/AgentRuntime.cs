@@ -122,6 +122,37 @@ public sealed class AgentRuntime : IAsyncDisposable
     }
 
     /// <summary>
+    /// Starts the kubelet HTTP API over this agent's pods and logs, with the settings' address, port,
+    /// certificate (or one generated into the data directory) and credentials.
+    /// </summary>
+    public async Task<KubeletApi.KubeletServer> StartKubeletApiAsync(ILoggerFactory? loggerFactory, TimeProvider? time, CancellationToken cancellationToken)
+    {
+        var options = new KubeletApi.KubeletServerOptions
+        {
+            Address = Settings.ServerAddress.ToString(),
+            Port = Settings.ServerPort,
+            TlsCertFile = Settings.TlsCertFile,
+            TlsKeyFile = Settings.TlsPrivateKeyFile,
+            ClientCaFile = Settings.ClientCaFile,
+            BearerTokenFile = Settings.TokenFile,
+            DataDirectory = Settings.DataDir,
+            NodeName = Settings.NodeName,
+            NodeIp = Settings.NodeIp,
+        };
+        var server = new KubeletApi.KubeletServer(options, Pods, Settings.LogsDirectory, time, loggerFactory);
+        try
+        {
+            await server.StartAsync(cancellationToken);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Removes what pods deleted while the agent was down left in the data directory: saved state, pod
     /// directories and logs of every pod whose UID is not in <paramref name="live"/>.
     /// </summary>

@@ -13,7 +13,7 @@ namespace Krustlet.Host.Agent;
 /// and the <c>Krustlet.Node</c> metrics: it sees every pod the event source delivers and every status
 /// report on its way to the real writer, which it then calls.
 /// </summary>
-public sealed class NodePods : IPodReportWriter, IDisposable
+public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDisposable
 {
     public const string MeterName = "Krustlet.Node";
 
