@@ -2,7 +2,7 @@
 # Builds the example modules (examples/src/*.c) for wasm32-wasi with clang and writes them as an OCI
 # image layout at examples/images/: one wasm artifact per module (config
 # application/vnd.wasm.config.v0+json, one application/vnd.wasm.content.layer.v1+wasm layer titled
-# <name>.wasm, the same JSON WasmArtifactPusher pushes), named examples.krustlet.dev/<name>:v1 by the
+# <name>.wasm, the same structure as WasmArtifactPusher pushes, written compactly by printf), named examples.krustlet.dev/<name>:v1 by the
 # index's org.opencontainers.image.ref.name annotations. The output has no timestamps: the same
 # sources and compiler give the same bytes. Import it with: krustlet image import examples/images
 #
