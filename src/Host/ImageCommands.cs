@@ -10,7 +10,7 @@ internal sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
     public void Report(T value) => report(value);
 }
 
-/// <summary><c>krustlet image push|pull|ls|rm|prune</c>: the agent's image store and registries, by hand.</summary>
+/// <summary><c>krustlet image push|pull|import|ls|rm|prune</c>: the agent's image store and registries, by hand.</summary>
 internal static class ImageCommands
 {
     /// <summary>The image store under the data directory.</summary>
@@ -46,7 +46,7 @@ internal static class ImageCommands
             {
                 return await action();
             }
-            catch (Exception ex) when (ex is ImagePullException or RegistryException or FormatException or IOException or ArgumentException)
+            catch (Exception ex) when (ex is ImagePullException or OciLayoutException or RegistryException or FormatException or IOException or ArgumentException)
             {
                 await error.WriteLineAsync($"error: {ex.Message}");
                 return 1;
@@ -78,6 +78,19 @@ internal static class ImageCommands
                 $"  {p.Digest[..19]}  {(p.Done ? "done" : "....")}  {p.Bytes / 1024.0 / 1024.0:0.0} / {p.Total / 1024.0 / 1024.0:0.0} MiB"));
             var pulled = await new ImagePuller(client, new ContentStore(StoreDirectory(parse.GetValue(dataDir)!)), registries).PullAsync(image, PullPolicy.Always, Credentials(parse), ct, progress);
             await output.WriteLineAsync($"pulled {pulled.Image}: module {pulled.ModuleName} {pulled.Digest} ({new FileInfo(pulled.ModulePath).Length} bytes)");
+            return 0;
+        }));
+
+        var layout = new Argument<DirectoryInfo>("layout-dir") { Description = "An OCI image layout directory (oci-layout, index.json, blobs/sha256/...)." };
+        var import = new Command("import", "Import the images of an OCI image layout into the agent's store, each under its org.opencontainers.image.ref.name.") { layout };
+        import.SetAction((parse, ct) => Guard(async () =>
+        {
+            var importer = new OciLayoutImporter(new ContentStore(StoreDirectory(parse.GetValue(dataDir)!)));
+            foreach (var record in await importer.ImportAsync(parse.GetValue(layout)!.FullName, ct))
+            {
+                await output.WriteLineAsync($"imported {record.Reference}: module {record.ModuleName} {record.ModuleDigest}");
+            }
+
             return 0;
         }));
 
@@ -115,6 +128,6 @@ internal static class ImageCommands
             return 0;
         }));
 
-        return new Command("image", "Push, pull, list and remove images.") { dataDir, username, password, insecure, push, pull, ls, rm, prune };
+        return new Command("image", "Push, pull, import, list and remove images.") { dataDir, username, password, insecure, push, pull, import, ls, rm, prune };
     }
 }

@@ -66,6 +66,22 @@ public sealed class ImageCommandTests
 
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task Import_stores_the_images_of_an_oci_layout_under_their_ref_names()
+    {
+        var import = await Krustlet("image", "import", ExampleFiles.Layout, "--data-dir", _dataDir);
+        var notLayout = await Krustlet("image", "import", _dataDir, "--data-dir", _dataDir);
+
+        Assert.AreEqual(0, import.Exit, import.Error);
+        StringAssert.Contains(import.Output, "imported examples.krustlet.dev/hello:v1: module hello.wasm sha256:");
+        Assert.AreEqual(4, import.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length, import.Output);
+        var ls = await Krustlet("image", "ls", "--data-dir", _dataDir);
+        StringAssert.Contains(ls.Output, "examples.krustlet.dev/counter:v1\tcounter.wasm\tsha256:");
+        Assert.AreEqual(1, notLayout.Exit);
+        Assert.AreEqual($"error: {_dataDir}: not an OCI image layout (it needs an oci-layout file and an index.json)", notLayout.Error.Trim());
+    }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
     public async Task Errors_are_one_clear_line_and_a_non_zero_exit()
     {
         var missing = await Krustlet("image", "pull", $"{_registry.Host}/cli/absent:v1", "--data-dir", _dataDir);

@@ -54,15 +54,7 @@ public sealed class ContentStore
 
     public string Root => _root;
 
-    public string BlobPath(string digest)
-    {
-        if (!digest.StartsWith("sha256:", StringComparison.Ordinal) || digest.Length != 71 || !digest[7..].All(char.IsAsciiHexDigitLower))
-        {
-            throw new BlobVerificationException($"unsupported digest \"{digest}\" (expected sha256: and 64 lowercase hex digits)");
-        }
-
-        return Path.Combine(_root, "blobs", "sha256", digest[7..]);
-    }
+    public string BlobPath(string digest) => Path.Combine(_root, "blobs", "sha256", ContentDigest.Hex(digest));
 
     public bool Has(string digest) => File.Exists(BlobPath(digest));
 

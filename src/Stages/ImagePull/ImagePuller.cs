@@ -1,7 +1,4 @@
 using System.Collections.Concurrent;
-using System.Formats.Tar;
-using System.IO.Compression;
-using System.Text.Json;
 using Krustlet.Stages.ImagePull.Registry;
 
 namespace Krustlet.Stages.ImagePull;
@@ -57,10 +54,7 @@ public sealed class ImagePullException : Exception
 /// </summary>
 public sealed class ImagePuller(IRegistryClient client, ContentStore store, RegistryOptions options, TimeProvider? time = null)
 {
-    private static readonly string[] WasmOperatingSystems = ["wasip1", "wasip2", "wasi"];
-    private static readonly string[] WasmArchitectures = ["wasm", "wasm32"];
-
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ImageResolver _resolver = new(store, options, time ?? TimeProvider.System);
     private readonly ConcurrentDictionary<string, Lazy<Task<PulledImage>>> _inFlight = new(StringComparer.Ordinal);
 
     public ContentStore Store => store;
@@ -111,276 +105,47 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
     {
         await Task.Yield();
         var cancellationToken = CancellationToken.None; // a shared pull finishes for whoever waits next
-        try
+        var source = new RegistrySource(client, image, credentials, options.Mirrors.GetValueOrDefault(image.Registry) ?? []);
+        var record = await _resolver.ResolveAsync(image, source, image.ManifestReference, "pull", progress, cancellationToken);
+        store.Record(record);
+        return ToPulled(record);
+    }
+
+    /// <summary>
+    /// One image on a registry: the first manifest is asked of the mirrors first, then the registry
+    /// itself; whichever answered serves the rest of the image.
+    /// </summary>
+    private sealed class RegistrySource(IRegistryClient client, ImageReference image, RegistryCredentials? credentials, IReadOnlyList<string> mirrors) : IImageSource
+    {
+        private string? _host;
+
+        public async Task<ManifestResponse> GetManifestAsync(string reference, CancellationToken cancellationToken)
         {
-            var (host, manifest) = await GetManifestAsync(image, image.ManifestReference, credentials, cancellationToken);
-            var blobs = new List<string> { await store.PutAsync(manifest.Content, "manifest", cancellationToken) };
-            if (MediaTypes.IsIndex(manifest.MediaType))
+            if (_host is not null)
             {
-                var child = SelectWasmPlatform(image, manifest.Content);
-                manifest = await client.GetManifestAsync(host, image.Repository, child, credentials, cancellationToken);
-                blobs.Add(await store.PutAsync(manifest.Content, "manifest", cancellationToken));
+                return await client.GetManifestAsync(_host, image.Repository, reference, credentials, cancellationToken);
             }
 
-            using var document = JsonDocument.Parse(manifest.Content);
-            var root = document.RootElement;
-            if (!root.TryGetProperty("config", out var configDescriptor) || !root.TryGetProperty("layers", out var layersElement) || layersElement.ValueKind != JsonValueKind.Array)
+            foreach (var mirror in mirrors)
             {
-                throw new ImagePullException(ImagePullException.ErrImagePull, $"manifest of {image} ({manifest.MediaType}) has no config and layers");
-            }
-
-            var config = Descriptor.From(configDescriptor);
-            var layers = layersElement.EnumerateArray().Select(Descriptor.From).ToList();
-            await FetchAsync(image, host, config, options.MaxConfigBytes, credentials, progress, cancellationToken);
-            blobs.Add(config.Digest);
-            using var configJson = JsonDocument.Parse(await File.ReadAllBytesAsync(store.BlobPath(config.Digest), cancellationToken));
-
-            string moduleDigest;
-            string moduleName;
-            var defaults = ImageDefaults.None;
-            // A wasm config may name its module layers (layerDigests); otherwise the first wasm layer is the module.
-            var named = config.MediaType == MediaTypes.WasmConfig && configJson.RootElement.ValueKind == JsonValueKind.Object
-                && configJson.RootElement.TryGetProperty("layerDigests", out var layerDigests) && layerDigests.ValueKind == JsonValueKind.Array
-                ? layerDigests.EnumerateArray().Select(d => d.GetString()).ToHashSet(StringComparer.Ordinal)
-                : null;
-            var wasmLayer = layers.FirstOrDefault(l => MediaTypes.IsWasmLayer(l.MediaType) && (named is null || named.Contains(l.Digest)))
-                ?? layers.FirstOrDefault(l => MediaTypes.IsWasmLayer(l.MediaType));
-            if (wasmLayer is not null)
-            {
-                await FetchAsync(image, host, wasmLayer, options.MaxLayerBytes, credentials, progress, cancellationToken);
-                moduleDigest = wasmLayer.Digest;
-                moduleName = wasmLayer.Title ?? $"{image.Repository.Split('/')[^1]}.wasm";
-            }
-            else if (layers.Count > 0 && layers.All(l => MediaTypes.IsTarLayer(l.MediaType)))
-            {
-                defaults = ReadImageDefaults(configJson.RootElement);
-                foreach (var layer in layers)
+                try
                 {
-                    await FetchAsync(image, host, layer, options.MaxLayerBytes, credentials, progress, cancellationToken);
-                    blobs.Add(layer.Digest);
+                    var fromMirror = await client.GetManifestAsync(mirror, image.Repository, reference, credentials, cancellationToken);
+                    _host = mirror;
+                    return fromMirror;
                 }
-
-                (moduleDigest, moduleName, defaults) = await ExtractModuleAsync(image, layers, defaults, cancellationToken);
-            }
-            else
-            {
-                throw new ImagePullException(ImagePullException.ErrImagePull, $"{ImagePullException.NotWasm}: {image} has layers of types {string.Join(", ", layers.Select(l => l.MediaType).Distinct())}");
-            }
-
-            blobs.Add(moduleDigest);
-            var record = new ImageRecord(image.ToString(), blobs[0], moduleDigest, moduleName, defaults, [.. blobs.Distinct()], _time.GetUtcNow());
-            store.Record(record);
-            return new PulledImage(record.Reference, moduleDigest, store.BlobPath(moduleDigest), moduleName, defaults);
-        }
-        catch (RegistryException ex)
-        {
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"failed to pull image \"{image}\": {ex.Message}", ex);
-        }
-        catch (BlobVerificationException ex)
-        {
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"failed to pull image \"{image}\": {ex.Message}", ex);
-        }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"failed to pull image \"{image}\": malformed manifest or config: {ex.Message}", ex);
-        }
-    }
-
-    // Mirrors first, then the registry itself.
-    private async Task<(string Host, ManifestResponse Manifest)> GetManifestAsync(ImageReference image, string reference, RegistryCredentials? credentials, CancellationToken cancellationToken)
-    {
-        var hosts = options.Mirrors.GetValueOrDefault(image.Registry) ?? [];
-        foreach (var mirror in hosts)
-        {
-            try
-            {
-                return (mirror, await client.GetManifestAsync(mirror, image.Repository, reference, credentials, cancellationToken));
-            }
-            catch (RegistryException)
-            {
-                // Try the next mirror, then the registry.
-            }
-        }
-
-        return (image.ApiHost, await client.GetManifestAsync(image.ApiHost, image.Repository, reference, credentials, cancellationToken));
-    }
-
-    private async Task FetchAsync(ImageReference image, string host, Descriptor blob, long limit, RegistryCredentials? credentials, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
-    {
-        if (store.Has(blob.Digest))
-        {
-            progress?.Report(new PullProgress(blob.Digest, blob.Size, blob.Size, Done: true));
-            return;
-        }
-
-        if (blob.Size > limit)
-        {
-            throw new BlobVerificationException($"blob {blob.Digest} of {image} is {blob.Size} bytes, over the limit of {limit}");
-        }
-
-        await using var stream = await client.OpenBlobAsync(host, image.Repository, blob.Digest, credentials, cancellationToken);
-        await using var counted = new ProgressStream(stream, blob, progress);
-        await store.PutAsync(counted, blob.Digest, limit, $"blob {blob.Digest}", cancellationToken);
-        progress?.Report(new PullProgress(blob.Digest, counted.Bytes, blob.Size, Done: true));
-    }
-
-    /// <summary>Reports every 4 MiB read.</summary>
-    private sealed class ProgressStream(Stream inner, Descriptor blob, IProgress<PullProgress>? progress) : Stream
-    {
-        private const long Step = 4 * 1024 * 1024;
-        private long _reported;
-
-        public long Bytes { get; private set; }
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => Bytes; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Count(await inner.ReadAsync(buffer, cancellationToken));
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        private int Count(int read)
-        {
-            Bytes += read;
-            if (progress is not null && Bytes - _reported >= Step)
-            {
-                _reported = Bytes;
-                progress.Report(new PullProgress(blob.Digest, Bytes, blob.Size, Done: false));
-            }
-
-            return read;
-        }
-    }
-
-    private static string SelectWasmPlatform(ImageReference image, byte[] index)
-    {
-        using var json = JsonDocument.Parse(index);
-        var platforms = new List<string>();
-        foreach (var entry in json.RootElement.GetProperty("manifests").EnumerateArray())
-        {
-            var os = entry.TryGetProperty("platform", out var p) && p.TryGetProperty("os", out var o) ? o.GetString() : null;
-            var arch = entry.TryGetProperty("platform", out p) && p.TryGetProperty("architecture", out var a) ? a.GetString() : null;
-            if (WasmOperatingSystems.Contains(os) && WasmArchitectures.Contains(arch))
-            {
-                return entry.GetProperty("digest").GetString()!;
-            }
-
-            platforms.Add($"{os ?? "?"}/{arch ?? "?"}");
-        }
-
-        throw new ImagePullException(ImagePullException.ErrImagePull, $"{ImagePullException.NotWasm}: {image} is an index with no wasm platform (it has {string.Join(", ", platforms)})");
-    }
-
-    private static ImageDefaults ReadImageDefaults(JsonElement config)
-    {
-        if (!config.TryGetProperty("config", out var c) || c.ValueKind != JsonValueKind.Object)
-        {
-            return ImageDefaults.None;
-        }
-
-        static IReadOnlyList<string> Strings(JsonElement parent, string name) =>
-            parent.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Array ? [.. value.EnumerateArray().Select(v => v.GetString() ?? string.Empty)] : [];
-
-        return new ImageDefaults(
-            Strings(c, "Entrypoint"),
-            Strings(c, "Cmd"),
-            Strings(c, "Env"),
-            c.TryGetProperty("WorkingDir", out var wd) && wd.ValueKind == JsonValueKind.String && wd.GetString() is { Length: > 0 } dir ? dir : null);
-    }
-
-    // The module is the .wasm file the Entrypoint (or else the Cmd) names, or else the only .wasm file in
-    // the image. Every entry of every layer is checked: one that climbs out of the root fails the pull.
-    private async Task<(string Digest, string Name, ImageDefaults Defaults)> ExtractModuleAsync(ImageReference image, IReadOnlyList<Descriptor> layers, ImageDefaults defaults, CancellationToken cancellationToken)
-    {
-        var named = defaults.Entrypoint.Concat(defaults.Cmd).FirstOrDefault(w => w.EndsWith(".wasm", StringComparison.Ordinal));
-        var wanted = named is null ? null : Normalize(named, image, "Entrypoint/Cmd");
-        string? found = null;
-        string? foundDigest = null;
-        var wasmFiles = new List<string>();
-        foreach (var layer in layers)
-        {
-            await using var file = File.OpenRead(store.BlobPath(layer.Digest));
-            await using Stream content = MediaTypes.IsGzip(layer.MediaType) ? new GZipStream(file, CompressionMode.Decompress) : file;
-            await using var tar = new TarReader(content);
-            while (await tar.GetNextEntryAsync(copyData: false, cancellationToken) is { } entry)
-            {
-                var path = Normalize(entry.Name, image, $"layer {layer.Digest}");
-                if (!path.EndsWith(".wasm", StringComparison.Ordinal) || (wanted is not null && path != wanted))
+                catch (RegistryException)
                 {
-                    continue;
+                    // Try the next mirror, then the registry.
                 }
-
-                if (entry.EntryType is TarEntryType.SymbolicLink or TarEntryType.HardLink)
-                {
-                    throw new ImagePullException(ImagePullException.ErrImagePull, $"failed to pull image \"{image}\": the module /{path} is a link to {entry.LinkName}; a module must be a regular file");
-                }
-
-                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null)
-                {
-                    continue;
-                }
-
-                wasmFiles.Add(path);
-                found = path;
-                foundDigest = await store.PutAsync(entry.DataStream, null, options.MaxModuleBytes, $"module /{path}", cancellationToken);
             }
+
+            var manifest = await client.GetManifestAsync(image.ApiHost, image.Repository, reference, credentials, cancellationToken);
+            _host = image.ApiHost;
+            return manifest;
         }
 
-        if (found is null || foundDigest is null)
-        {
-            var what = wanted is null ? "no .wasm file" : $"no module at /{wanted} (named by its Entrypoint or Cmd)";
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"{ImagePullException.NotWasm}: {image} has {what}");
-        }
-
-        if (wanted is null && wasmFiles.Distinct().Count() > 1)
-        {
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"failed to pull image \"{image}\": it holds several .wasm files ({string.Join(", ", wasmFiles.Distinct())}) and its Entrypoint and Cmd name none");
-        }
-
-        // The module's path becomes argv[0]: move it from Cmd into the Entrypoint when Cmd named it.
-        if (defaults.Entrypoint.Count == 0 && defaults.Cmd.Count > 0 && defaults.Cmd[0].EndsWith(".wasm", StringComparison.Ordinal))
-        {
-            defaults = defaults with { Entrypoint = [defaults.Cmd[0]], Cmd = [.. defaults.Cmd.Skip(1)] };
-        }
-
-        return (foundDigest, Path.GetFileName(found), defaults);
-    }
-
-    private static string Normalize(string name, ImageReference image, string where)
-    {
-        var parts = name.Replace('\\', '/').Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToList();
-        if (parts.Contains(".."))
-        {
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"failed to pull image \"{image}\": {where} has a path that escapes the image root: {name}");
-        }
-
-        return string.Join('/', parts);
-    }
-
-    private sealed record Descriptor(string MediaType, string Digest, long Size, string? Title)
-    {
-        public static Descriptor From(JsonElement element) => new(
-            element.GetProperty("mediaType").GetString()!,
-            element.GetProperty("digest").GetString()!,
-            element.TryGetProperty("size", out var size) ? size.GetInt64() : 0,
-            element.TryGetProperty("annotations", out var annotations) && annotations.TryGetProperty("org.opencontainers.image.title", out var title) ? title.GetString() : null);
+        public Task<Stream> OpenBlobAsync(string digest, CancellationToken cancellationToken) =>
+            client.OpenBlobAsync(_host ?? image.ApiHost, image.Repository, digest, credentials, cancellationToken);
     }
 }

@@ -1,0 +1,170 @@
+using k8s.Models;
+using Krustlet.Host.Standalone;
+using Krustlet.Pipeline.Configuration;
+using Krustlet.Pipeline.Events;
+using Krustlet.Stages;
+using Krustlet.Stages.Admission;
+using Krustlet.Stages.Compile;
+using Krustlet.Stages.ImagePull;
+using Krustlet.Stages.ImagePull.Registry;
+using Krustlet.Stages.Run;
+using Krustlet.Stages.StatusReport;
+using Krustlet.Stages.VolumeSetup;
+
+namespace Krustlet.Host.Tests.Standalone;
+
+/// <summary>The committed examples: their binaries match their sources, and every example pod runs through the real stages.</summary>
+[TestClass]
+public sealed class ExamplesTests
+{
+    private const string Node = "demo";
+
+    private string _root = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestInitialize]
+    public void Setup() => _root = Directory.CreateTempSubdirectory("krustlet-examples-").FullName;
+
+    [TestCleanup]
+    public void Cleanup() => Directory.Delete(_root, recursive: true);
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public void Rebuilding_the_examples_gives_the_committed_layout_byte_for_byte()
+    {
+        var rebuilt = Path.Combine(_root, "images");
+
+        Tool.Run("bash", Path.Combine(ExampleFiles.Root, "build.sh"), rebuilt);
+
+        var committed = Directory.EnumerateFiles(ExampleFiles.Layout, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(ExampleFiles.Layout, f)).Order(StringComparer.Ordinal).ToArray();
+        var fresh = Directory.EnumerateFiles(rebuilt, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(rebuilt, f)).Order(StringComparer.Ordinal).ToArray();
+        CollectionAssert.AreEqual(fresh, committed, "run examples/build.sh and commit examples/images");
+        foreach (var file in committed)
+        {
+            CollectionAssert.AreEqual(File.ReadAllBytes(Path.Combine(rebuilt, file)), File.ReadAllBytes(Path.Combine(ExampleFiles.Layout, file)), $"{file} differs from what examples/src builds: run examples/build.sh and commit examples/images");
+        }
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task Every_example_pod_runs_through_the_real_stages()
+    {
+        var ct = TestContext.CancellationToken;
+        var store = new ContentStore(Path.Combine(_root, "images"));
+        await new OciLayoutImporter(store).ImportAsync(ExampleFiles.Layout, ct);
+        var source = new StaticPodSource(ExampleFiles.Pods, Node) { WatchFiles = false };
+        using var engine = new WasmEngineHost(new WasmEngineOptions());
+        using var client = new OciRegistryClient(new RegistryOptions());
+        using var pool = new ExecutorPool(engine, 8);
+        var node = new NodeAllocatable(Node, 110, new ResourceQuantity("4"), new ResourceQuantity("4Gi"));
+        var volumes = new VolumeSetupStage(source.Resources, new VolumeOptions(Path.Combine(_root, "pods")), node);
+        var logs = Path.Combine(_root, "logs");
+        var writer = new WaitingWriter();
+        await using var pipeline = PodPipeline.Start(
+            new PodStages(new AdmissionStage(node), new ImagePullStage(new ImagePuller(client, store, new RegistryOptions())), new CompileStage(new CompileCache(engine, Path.Combine(_root, "cache"))), volumes, new RunStage(pool, new RunOptions(logs))),
+            writer,
+            new PipelineOptions(StageNames.Defaults));
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var pods = new Dictionary<string, V1Pod>();
+        await foreach (var evt in source.ReadAsync(stop.Token))
+        {
+            pods[evt.Value!.Metadata.Name] = evt.Value;
+            await pipeline.Graph.SubmitAsync(evt, ct);
+            if (pods.Count == 4)
+            {
+                break;
+            }
+        }
+
+        Assert.AreEqual(0, source.Problems.Count, string.Join("; ", source.Problems));
+        string Log(string name, int run = 0)
+        {
+            var pod = pods[$"{name}-{Node}"];
+            return Path.Combine(logs, $"default_{pod.Metadata.Name}_{pod.Metadata.Uid}", name, $"{run}.log");
+        }
+
+        ContainerStatusSnapshot Main(PodReport r) => r.Runtime!.Containers[0];
+
+        var hello = await writer.WaitForAsync(pods[$"hello-{Node}"].Metadata.Uid, r => r.Runtime?.Phase is PodPhase.Succeeded or PodPhase.Failed || r.Kind == PodReportKind.Failed, ct);
+        Assert.AreEqual(PodPhase.Succeeded, hello.Runtime?.Phase, hello.Message);
+        Assert.AreEqual("Completed", ((TerminatedState)Main(hello).State).Reason);
+        StringAssert.Contains(File.ReadAllText(Log("hello")), "stdout F Hello from Krustlet for .NET, running WebAssembly in a static pod!");
+        StringAssert.Contains(File.ReadAllText(Log("hello")), "stdout F argument 1: standalone");
+
+        var config = await writer.WaitForAsync(pods[$"config-{Node}"].Metadata.Uid, r => r.Runtime?.Phase is PodPhase.Succeeded or PodPhase.Failed || r.Kind == PodReportKind.Failed, ct);
+        var configLog = File.ReadAllText(Log("config"));
+        Assert.AreEqual(PodPhase.Succeeded, config.Runtime?.Phase, $"{config.Message}\n{configLog}");
+        StringAssert.Contains(configLog, "stdout F env GREETING=Hello from a static ConfigMap");
+        StringAssert.Contains(configLog, "stdout F env MODE=standalone");
+        StringAssert.Contains(configLog, "stdout F file /config/message: This line comes from the configMap volume.");
+
+        var crash = await writer.WaitForAsync(pods[$"crashloop-{Node}"].Metadata.Uid, r => r.Runtime is { } rt && rt.Containers.Count > 0 && Main(r).State is WaitingState { Reason: "CrashLoopBackOff" }, ct);
+        Assert.AreEqual(PodPhase.Running, crash.Runtime!.Phase);
+        Assert.AreEqual(1, Main(crash).LastState!.ExitCode);
+        StringAssert.StartsWith(((WaitingState)Main(crash).State).Message, "back-off 10s restarting failed container=crashloop");
+        StringAssert.Contains(File.ReadAllText(Log("crashloop")), "stdout F starting up... and failing with exit code 1");
+
+        var counter = await writer.WaitForAsync(pods[$"counter-{Node}"].Metadata.Uid, r => r.Runtime is { } rt && rt.Containers.Count > 0 && Main(r).State is RunningState, ct);
+        Assert.AreEqual(PodPhase.Running, counter.Runtime!.Phase);
+        await WaitForTextAsync(Log("counter"), "stdout F count 2", ct);
+
+        await pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Delete(pods[$"counter-{Node}"].Metadata.Uid, pods[$"counter-{Node}"]), ct);
+        var deleted = await writer.WaitForAsync(pods[$"counter-{Node}"].Metadata.Uid, r => r.IsFinal, ct);
+        Assert.AreEqual(PodReportKind.Deleted, deleted.Kind);
+        await pipeline.DisposeAsync();
+        volumes.Dispose();
+    }
+
+    /// <summary>Completes once the file holds <paramref name="text"/>: woken by a watcher on its directory, never by a sleep.</summary>
+    private static async Task WaitForTextAsync(string path, string text, CancellationToken cancellationToken)
+    {
+        var changed = new SemaphoreSlim(0);
+        using var watcher = new FileSystemWatcher(Path.GetDirectoryName(path)!) { EnableRaisingEvents = true };
+        watcher.Changed += (_, _) => changed.Release();
+        watcher.Created += (_, _) => changed.Release();
+        while (!(File.Exists(path) && (await File.ReadAllTextAsync(path, cancellationToken)).Contains(text, StringComparison.Ordinal)))
+        {
+            await changed.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Keeps every report and lets the test wait for one that matches.</summary>
+    private sealed class WaitingWriter : IPodReportWriter
+    {
+        private readonly Lock _lock = new();
+        private readonly List<PodReport> _reports = [];
+        private readonly List<(string Uid, Func<PodReport, bool> Match, TaskCompletionSource<PodReport> Seen)> _waiters = [];
+
+        public ValueTask WriteAsync(PodReport report, CancellationToken cancellationToken)
+        {
+            lock (_lock)
+            {
+                _reports.Add(report);
+                foreach (var waiter in _waiters.Where(w => w.Uid == report.Uid && w.Match(report)).ToList())
+                {
+                    waiter.Seen.TrySetResult(report);
+                    _waiters.Remove(waiter);
+                }
+            }
+
+            return ValueTask.CompletedTask;
+        }
+
+        public Task<PodReport> WaitForAsync(string uid, Func<PodReport, bool> match, CancellationToken cancellationToken)
+        {
+            lock (_lock)
+            {
+                if (_reports.FirstOrDefault(r => r.Uid == uid && match(r)) is { } seen)
+                {
+                    return Task.FromResult(seen);
+                }
+
+                var waiter = new TaskCompletionSource<PodReport>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _waiters.Add((uid, match, waiter));
+                return waiter.Task.WaitAsync(cancellationToken);
+            }
+        }
+    }
+}
