@@ -3,10 +3,17 @@ using System.Reflection;
 
 namespace Krustlet.Host;
 
-/// <summary>The krustlet command line: <c>node</c>, <c>image</c>, <c>record</c> and <c>version</c>; the standalone and replay verbs follow.</summary>
+/// <summary>The krustlet command line: <c>node</c>, <c>standalone</c>, <c>replay</c>, <c>image</c>, <c>record</c>, <c>settings</c> and <c>version</c>.</summary>
 public static class Program
 {
-    public static Task<int> Main(string[] args) => BuildCommand(Console.Out, Console.Error).Parse(args).InvokeAsync();
+    /// <summary>
+    /// On SIGTERM or SIGINT the running verb's token is cancelled and the verb gets this long to stop its
+    /// pods and write their last statuses (its own deadline, <c>Pipeline:ShutdownTimeout</c>, is shorter).
+    /// </summary>
+    public static readonly TimeSpan TerminationTimeout = TimeSpan.FromMinutes(3);
+
+    public static Task<int> Main(string[] args) =>
+        BuildCommand(Console.Out, Console.Error).Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TerminationTimeout });
 
     public static RootCommand BuildCommand(TextWriter output, TextWriter? error = null)
     {
@@ -25,6 +32,7 @@ public static class Program
             ImageCommands.Build(output, error ?? output),
             RecordCommand.Build(output, error ?? output),
             NodeCommand.Build(output, error ?? output),
+            StandaloneCommand.Build(output, error ?? output),
             SettingsCommand.Build(output),
         };
     }

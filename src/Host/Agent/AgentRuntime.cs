@@ -19,10 +19,10 @@ namespace Krustlet.Host.Agent;
 
 /// <summary>What differs between the ways the agent runs: a cluster, a directory of static pods, a replay.</summary>
 /// <param name="Resources">Where configMaps, secrets and service account tokens come from.</param>
-/// <param name="Writer">Where status reports go (the API server, or memory).</param>
+/// <param name="Writer">Where status reports go besides the agent's own view: the API server, memory, or nowhere (null).</param>
 /// <param name="Events">Where pod Events go.</param>
 /// <param name="Allocatable">What the node offers pods, for admission.</param>
-public sealed record AgentServices(IPodResources Resources, IPodReportWriter Writer, IPodEventRecorder Events, NodeAllocatable Allocatable);
+public sealed record AgentServices(IPodResources Resources, IPodReportWriter? Writer, IPodEventRecorder Events, NodeAllocatable Allocatable);
 
 /// <summary>
 /// The agent, composed: every stage built from the settings over the data directory (images, compile
@@ -125,7 +125,11 @@ public sealed class AgentRuntime : IAsyncDisposable
     /// Starts the kubelet HTTP API over this agent's pods and logs, with the settings' address, port,
     /// certificate (or one generated into the data directory) and credentials.
     /// </summary>
-    public async Task<KubeletApi.KubeletServer> StartKubeletApiAsync(ILoggerFactory? loggerFactory, TimeProvider? time, CancellationToken cancellationToken)
+    /// <param name="loggerFactory">Logging.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <param name="extraTokens">Bearer tokens accepted besides the token file's.</param>
+    public async Task<KubeletApi.KubeletServer> StartKubeletApiAsync(ILoggerFactory? loggerFactory, TimeProvider? time, CancellationToken cancellationToken, IReadOnlyList<string>? extraTokens = null)
     {
         var options = new KubeletApi.KubeletServerOptions
         {
@@ -135,6 +139,7 @@ public sealed class AgentRuntime : IAsyncDisposable
             TlsKeyFile = Settings.TlsPrivateKeyFile,
             ClientCaFile = Settings.ClientCaFile,
             BearerTokenFile = Settings.TokenFile,
+            BearerTokens = new HashSet<string>(extraTokens ?? [], StringComparer.Ordinal),
             DataDirectory = Settings.DataDir,
             NodeName = Settings.NodeName,
             NodeIp = Settings.NodeIp,

@@ -17,16 +17,19 @@ public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDispo
 {
     public const string MeterName = "Krustlet.Node";
 
-    private readonly IPodReportWriter _inner;
+    private readonly IPodReportWriter? _inner;
     private readonly PodStatusBuilder _statuses;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, Entry> _pods = new(StringComparer.Ordinal);
     private readonly Meter _meter;
     private readonly Histogram<double> _startLatency;
 
-    public NodePods(IPodReportWriter inner, string nodeIp, TimeProvider? time = null, IMeterFactory? meterFactory = null)
+    /// <param name="inner">Where reports go next (the API server, memory), or null.</param>
+    /// <param name="nodeIp">The node's IP, for the pods' status.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="meterFactory">Metrics.</param>
+    public NodePods(IPodReportWriter? inner, string nodeIp, TimeProvider? time = null, IMeterFactory? meterFactory = null)
     {
-        ArgumentNullException.ThrowIfNull(inner);
         _inner = inner;
         _statuses = new PodStatusBuilder(nodeIp);
         _time = time ?? TimeProvider.System;
@@ -53,7 +56,11 @@ public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDispo
     public async ValueTask WriteAsync(PodReport report, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(report);
-        await _inner.WriteAsync(report, cancellationToken);
+        if (_inner is not null)
+        {
+            await _inner.WriteAsync(report, cancellationToken);
+        }
+
         if (report.IsFinal)
         {
             _pods.TryRemove(report.Uid, out _);
