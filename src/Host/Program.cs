@@ -33,6 +33,7 @@ public static class Program
             RecordCommand.Build(output, error ?? output),
             NodeCommand.Build(output, error ?? output),
             StandaloneCommand.Build(output, error ?? output),
+            ReplayCommand.Build(output, error ?? output),
             SettingsCommand.Build(output),
         };
     }

@@ -49,6 +49,9 @@ public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDispo
         return new ObservedSource(source, this);
     }
 
+    /// <summary>Raised after every report is recorded (on the status stage's thread; keep handlers short).</summary>
+    public event EventHandler? Changed;
+
     /// <summary>The pods on this node with their current status, oldest first.</summary>
     public IReadOnlyList<V1Pod> Pods() =>
         [.. _pods.Values.OrderBy(e => e.SeenAt).Select(e => e.WithStatus(_statuses))];
@@ -64,10 +67,8 @@ public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDispo
         if (report.IsFinal)
         {
             _pods.TryRemove(report.Uid, out _);
-            return;
         }
-
-        if (_pods.TryGetValue(report.Uid, out var entry))
+        else if (_pods.TryGetValue(report.Uid, out var entry))
         {
             entry.Report = report;
             if (report.Runtime?.Phase == PodPhase.Running && !entry.StartRecorded)
@@ -76,6 +77,8 @@ public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDispo
                 _startLatency.Record(_time.GetElapsedTime(entry.SeenTimestamp).TotalSeconds);
             }
         }
+
+        Changed?.Invoke(this, EventArgs.Empty);
     }
 
     public void Dispose() => _meter.Dispose();

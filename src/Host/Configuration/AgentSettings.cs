@@ -89,11 +89,14 @@ public sealed record AgentSettings
 
     public string CompileCacheDirectory => Path.Combine(DataDir, "compile-cache");
 
-    public string PodsDirectory => Path.Combine(DataDir, "pods");
+    /// <summary>Pods' volume directories (default: under the data directory; a replay uses a scratch directory).</summary>
+    public string PodsDirectory { get => field ?? Path.Combine(DataDir, "pods"); init; }
 
-    public string LogsDirectory => Path.Combine(DataDir, "logs");
+    /// <summary>Container logs, as /var/log/pods.</summary>
+    public string LogsDirectory { get => field ?? Path.Combine(DataDir, "logs"); init; }
 
-    public string StateDirectory => Path.Combine(DataDir, "state");
+    /// <summary>Pods' saved runtime state.</summary>
+    public string StateDirectory { get => field ?? Path.Combine(DataDir, "state"); init; }
 
     public string PkiDirectory => Path.Combine(DataDir, "pki");
 }

@@ -108,7 +108,7 @@ public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
     /// <summary>Failures the kubelet shows as the containers' waiting reason, with the pod left Pending.</summary>
     public static IReadOnlySet<string> ContainerWaitingReasons { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
-        "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError",
+        "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError",
     };
 
     private static PodRuntimeStatus WaitingOn(V1Pod pod, string reason, string message, DateTimeOffset since)
