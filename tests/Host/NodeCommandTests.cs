@@ -58,4 +58,74 @@ public sealed class NodeCommandTests
         StringAssert.Contains(output.ToString(), "node wasm-node stopped:");
         Directory.Delete(dir, recursive: true);
     }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task A_restarted_node_readopts_its_pods_in_the_api_and_forgets_those_deleted_while_it_was_down()
+    {
+        await using var api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
+        await using var registry = await LocalRegistry.StartAsync(basicAuth: false, TestContext.CancellationToken);
+        var dir = Directory.CreateTempSubdirectory("krustlet-node-restart-").FullName;
+        var kubeconfig = Path.Combine(dir, "kubeconfig");
+        api.WriteKubeconfig(kubeconfig);
+        var dataDir = Path.Combine(dir, "data");
+        var ticker = $"{registry.Host}/node-test/ticker:v1";
+        var hello = $"{registry.Host}/node-test/hello:v1";
+        foreach (var (module, image) in new[] { (WasmFixtures.C("ticker"), ticker), (WasmFixtures.C("hello"), hello) })
+        {
+            using var pushOutput = new StringWriter();
+            Assert.AreEqual(0, await Program.BuildCommand(pushOutput).Parse(["image", "push", module, image]).InvokeAsync(cancellationToken: TestContext.CancellationToken), pushOutput.ToString());
+        }
+
+        string[] arguments = ["node", "--kubeconfig", kubeconfig, "--node-name", "wasm-node", "--node-ip", "127.0.0.1", "--data-dir", dataDir, "--address", "127.0.0.1", "--port", "0"];
+        JsonObject Pod(string name, string image, string restartPolicy, string[] args) => JsonNode.Parse(KubernetesJson.Serialize(new V1Pod
+        {
+            ApiVersion = "v1",
+            Kind = "Pod",
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default" },
+            Spec = new V1PodSpec
+            {
+                NodeName = "wasm-node",
+                RestartPolicy = restartPolicy,
+                Containers = [new V1Container { Name = "main", Image = image, Args = args }],
+            },
+        }))!.AsObject();
+        static V1Pod Read(ApiEmulator api, string name) => KubernetesJson.Deserialize<V1Pod>(api.Get("pods", "default", name)!.ToJsonString());
+
+        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken))
+        {
+            using var output = new StringWriter();
+            var node = Program.BuildCommand(output).Parse(arguments).InvokeAsync(cancellationToken: stop.Token);
+            await api.WaitForAsync("leases", "kube-node-lease", "wasm-node", _ => true, TestContext.CancellationToken);
+            api.Put("pods", Pod("server", ticker, "Always", ["100000"]));
+            api.Put("pods", Pod("done", hello, "Never", []));
+            await api.WaitForAsync("pods", "default", "server", p => p["status"]?["containerStatuses"]?[0]?["state"]?["running"] is not null, TestContext.CancellationToken);
+            await api.WaitForAsync("pods", "default", "done", p => p["status"]?["phase"]?.GetValue<string>() == "Succeeded", TestContext.CancellationToken);
+
+            await stop.CancelAsync();
+            Assert.AreEqual(0, await node, output.ToString());
+        }
+
+        var suspended = Read(api, "server");
+        Assert.AreEqual("Running", suspended.Status.Phase, "the agent stopping is not the pod failing");
+        Assert.AreEqual(137, suspended.Status.ContainerStatuses[0].State.Terminated.ExitCode);
+        var doneUid = Read(api, "done").Metadata.Uid;
+        Assert.IsTrue(api.Remove("pods", "default", "done"), "deleted while the agent is down");
+
+        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken))
+        {
+            using var output = new StringWriter();
+            var node = Program.BuildCommand(output).Parse(arguments).InvokeAsync(cancellationToken: stop.Token);
+            await api.WaitForAsync("pods", "default", "server", p => p["status"]?["containerStatuses"]?[0]?["restartCount"]?.GetValue<int>() == 1 && p["status"]?["containerStatuses"]?[0]?["state"]?["running"] is not null, TestContext.CancellationToken);
+            var readopted = Read(api, "server").Status.ContainerStatuses[0];
+            Assert.AreEqual(137, readopted.LastState.Terminated.ExitCode);
+            Assert.AreEqual($"wasm://{Read(api, "server").Metadata.Uid}/main/1", readopted.ContainerID);
+            Assert.IsFalse(File.Exists(Path.Combine(dataDir, "state", $"{doneUid}.json")));
+            Assert.IsFalse(Directory.EnumerateDirectories(Path.Combine(dataDir, "logs")).Any(d => d.EndsWith(doneUid, StringComparison.Ordinal)));
+            await stop.CancelAsync();
+            Assert.AreEqual(0, await node, output.ToString());
+        }
+
+        Directory.Delete(dir, recursive: true);
+    }
 }
