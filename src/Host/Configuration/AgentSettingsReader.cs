@@ -165,7 +165,7 @@ public static partial class AgentSettingsReader
         var raw = values.List(SettingsCatalog.NodeTaints);
         if (raw is null)
         {
-            return [.. new Stages.Kubernetes.NodeOptions("n", "127.0.0.1").Taints];
+            return [.. Stages.Kubernetes.NodeOptions.DefaultTaints];
         }
 
         var taints = new List<V1Taint>();

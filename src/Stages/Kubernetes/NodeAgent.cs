@@ -24,7 +24,10 @@ public sealed record NodeOptions(string NodeName, string NodeIp, int MaxPods = 1
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 
     /// <summary>Taints; by default kubernetes.io/arch=wasm32-wasi NoSchedule and NoExecute, as Krustlet's.</summary>
-    public IReadOnlyList<V1Taint> Taints { get; init; } =
+    public IReadOnlyList<V1Taint> Taints { get; init; } = DefaultTaints;
+
+    /// <summary>kubernetes.io/arch=wasm32-wasi NoSchedule and NoExecute: only pods that tolerate them land here.</summary>
+    public static IReadOnlyList<V1Taint> DefaultTaints { get; } =
     [
         new V1Taint { Key = "kubernetes.io/arch", Value = Architecture, Effect = "NoSchedule" },
         new V1Taint { Key = "kubernetes.io/arch", Value = Architecture, Effect = "NoExecute" },
