@@ -10,6 +10,7 @@ public sealed class ContainerRunTests
 {
     private static readonly WasmEngineHost Host = new(new WasmEngineOptions());
     private static readonly WasmEngineHost FuelHost = new(new WasmEngineOptions { FuelEnabled = true, FuelPerContainer = 100_000 });
+    private static readonly WasmEngineHost CompactHost = new(new WasmEngineOptions { CompactMemories = true });
 
     private string _root = null!;
 
@@ -117,6 +118,28 @@ public sealed class ContainerRunTests
         Assert.AreEqual(ExitKind.Trapped, exit.Kind);
         Assert.AreEqual(ContainerExit.TrapExitCode, exit.ExitCode);
         Assert.AreEqual("Error", exit.Reason);
+        StringAssert.StartsWith(exit.Message, message);
+        CollectionAssert.AreEqual(new[] { "before the trap" }, Lines(log, "stdout"));
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    [DataRow("stack-overflow", "wasm trap: stack overflow")]
+    [DataRow("divide-by-zero", "wasm trap: integer divide by zero")]
+    [DataRow("out-of-bounds", "wasm trap: out-of-bounds memory access")]
+    public async Task Compact_memories_trap_the_same_way_without_guard_pages(string kind, string message)
+    {
+        var wat = kind switch
+        {
+            "stack-overflow" => Wat.StackOverflow,
+            "divide-by-zero" => Wat.DivideByZero,
+            _ => Wat.OutOfBounds,
+        };
+
+        var (exit, log) = await Run(Launch(await Compile(WasmFixtures.Wat(wat), CompactHost)), CompactHost);
+
+        Assert.AreNotEqual(Host.Fingerprint, CompactHost.Fingerprint, "compact memories change the generated code");
+        Assert.AreEqual(ExitKind.Trapped, exit.Kind);
         StringAssert.StartsWith(exit.Message, message);
         CollectionAssert.AreEqual(new[] { "before the trap" }, Lines(log, "stdout"));
     }
