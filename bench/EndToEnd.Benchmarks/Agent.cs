@@ -25,7 +25,8 @@ internal sealed class NoResources : IPodResources
 /// <param name="DataDirectory">Images, compile cache, pod directories and logs.</param>
 /// <param name="MaxPods">Admission's max pods and the executor pool's slots.</param>
 /// <param name="Stages">Stage parallelism and capacity (null: the agent's defaults, <see cref="StageNames.Defaults"/>).</param>
-internal sealed record AgentSettings(string DataDirectory, int MaxPods, IReadOnlyDictionary<string, StageOptions>? Stages = null);
+/// <param name="Wasm">Engine settings (null: the defaults).</param>
+internal sealed record AgentSettings(string DataDirectory, int MaxPods, IReadOnlyDictionary<string, StageOptions>? Stages = null, WasmEngineOptions? Wasm = null);
 
 /// <summary>
 /// The real agent as <c>krustlet node</c> composes it (src/Host/NodeCommand.cs): every stage, the shared
@@ -45,7 +46,7 @@ internal sealed class Agent : IAsyncDisposable
         Settings = settings;
         Writer = writer;
         Directory.CreateDirectory(settings.DataDirectory);
-        Engine = new WasmEngineHost(new WasmEngineOptions());
+        Engine = new WasmEngineHost(settings.Wasm ?? new WasmEngineOptions());
         var registryOptions = new RegistryOptions { InsecureRegistries = new HashSet<string>([registryHost], StringComparer.OrdinalIgnoreCase) };
         Requests = new CountingHandler();
         _registry = new OciRegistryClient(registryOptions, Requests);

@@ -15,10 +15,23 @@ internal static class Density
 {
     private const string Prefix = "DENSITY ";
 
-    public static async Task<JsonObject> RunChildAsync(BenchOptions options)
+    /// <summary>Density with the default engine, then with compact memories: before and after the tuning, in one run.</summary>
+    public static async Task<JsonObject> RunAsync(BenchOptions options) => new()
+    {
+        ["defaults"] = await RunChildAsync(options, compact: false),
+        ["compact memories"] = await RunChildAsync(options, compact: true),
+    };
+
+    private static async Task<JsonObject> RunChildAsync(BenchOptions options, bool compact)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "density-child", "--work", Path.Combine(options.Work, "density"), "--density-max", options.DensityMax.ToString(CultureInfo.InvariantCulture), "--density-period-ms", options.DensityPeriodMs.ToString(CultureInfo.InvariantCulture) })
+        var args = new List<string> { "density-child", "--work", Path.Combine(options.Work, compact ? "density-compact" : "density"), "--density-max", options.DensityMax.ToString(CultureInfo.InvariantCulture), "--density-period-ms", options.DensityPeriodMs.ToString(CultureInfo.InvariantCulture) };
+        if (compact)
+        {
+            args.Add("--compact");
+        }
+
+        foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
         }
@@ -48,6 +61,7 @@ internal static class Density
         var errors = await stderr;
         return new JsonObject
         {
+            ["engine"] = compact ? "Wasm:CompactMemories = true" : "defaults",
             ["what"] = $"sleeper pods (wake every {options.DensityPeriodMs} ms, restartPolicy Always) added in steps; after each step every container holds an executor slot; then the agent idles for 10 s",
             ["wakePeriodMs"] = options.DensityPeriodMs,
             ["steps"] = steps,
@@ -69,7 +83,7 @@ internal static class Density
             await WasmArtifactPusher.PushAsync(client, ImageReference.Parse(image), sleeper, null, CancellationToken.None);
         }
 
-        var agent = Agent.Start(new AgentSettings(Path.Combine(options.Work, "agent"), options.DensityMax + 100), registry.Host);
+        var agent = Agent.Start(new AgentSettings(Path.Combine(options.Work, "agent"), options.DensityMax + 100, Wasm: new Krustlet.Stages.Compile.WasmEngineOptions { CompactMemories = options.Compact }), registry.Host);
         var prime = Pods.Sleeper("density-prime", image, options.DensityPeriodMs);
         await Agent.WaitRunningAsync(agent.Add([prime]), TimeSpan.FromMinutes(2));
         await agent.DeleteAsync([prime], TimeSpan.FromMinutes(2));

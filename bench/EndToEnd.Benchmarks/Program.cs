@@ -56,9 +56,14 @@ public static class Program
             await scenarios.ThroughputAsync();
         }
 
+        if (all || options.Scenario == "engine")
+        {
+            results["engineProbe"] = EngineProbe.Run(sleeper);
+        }
+
         if (all || options.Scenario == "density")
         {
-            results["density"] = await Density.RunChildAsync(options);
+            results["density"] = await Density.RunAsync(options);
         }
 
         results["finished"] = DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture);
@@ -78,7 +83,7 @@ public static class Program
 }
 
 /// <summary>Command-line options.</summary>
-internal sealed record BenchOptions(string Scenario, string Out, string Work, bool Quick, int DensityMax, int DensityPeriodMs, string? Ruby)
+internal sealed record BenchOptions(string Scenario, string Out, string Work, bool Quick, int DensityMax, int DensityPeriodMs, string? Ruby, bool Compact)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -97,7 +102,8 @@ internal sealed record BenchOptions(string Scenario, string Out, string Work, bo
             args.Contains("--quick"),
             int.Parse(Value("--density-max", "10000"), CultureInfo.InvariantCulture),
             int.Parse(Value("--density-period-ms", "5000"), CultureInfo.InvariantCulture),
-            args.Contains("--ruby") ? Value("--ruby", string.Empty) : null);
+            args.Contains("--ruby") ? Value("--ruby", string.Empty) : null,
+            args.Contains("--compact"));
     }
 
     /// <summary>The pod counts of the scaling figures.</summary>

@@ -17,7 +17,9 @@ internal static class Report
         {
             md.AppendLine("| run of the sleeper (returns at once) | n | p50 | p90 | p99 |").AppendLine("|---|---:|---:|---:|---:|");
             Row(md, "bare Wasmtime (floor)", floor["bareWasmtime"]);
-            Row(md, "executor pool", floor["executorPool"]);
+            Row(md, "bare, own Linker + DefineWasi per run", floor["bareWithOwnLinker"]);
+            Row(md, "bare, own Linker, on a new 4 MiB-stack thread", floor["bareWithOwnLinkerOnNewThread"]);
+            Row(md, "executor pool (adds log file, WASI callbacks, epoch callback)", floor["executorPool"]);
             md.AppendLine();
         }
 
@@ -75,24 +77,53 @@ internal static class Report
 
         if (r["throughput"]?["byPods"] is JsonObject throughput)
         {
-            md.AppendLine("| replayed events | pods | total | events/s | work items applied | status writes |").AppendLine("|---:|---:|---:|---:|---:|---:|");
+            md.AppendLine("| replayed events | pods | total | events/s | work items applied | status writes | replay source alone (no pipeline) |").AppendLine("|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var (n, s) in throughput)
             {
-                md.AppendLine(CultureInfo.InvariantCulture, $"| {s!["events"]} | {n} | {Ms(s["totalMs"])} | {Num(s["eventsPerSecond"])} | {s["workItemsApplied"]} | {s["statusWrites"]} |");
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {s!["events"]} | {n} | {Ms(s["totalMs"])} | {Num(s["eventsPerSecond"])} | {s["workItemsApplied"]} | {s["statusWrites"]} | {Ms(s["sourceAloneMs"])} ({Num(s["sourceAloneEventsPerSecond"])} events/s) |");
             }
 
             md.AppendLine();
         }
 
-        if (r["density"]?["steps"] is JsonArray steps)
+        if (r["engineProbe"] is JsonObject probe)
         {
-            md.AppendLine("| pods | add step | RSS | RSS per pod | VmSize per pod | threads | open files | maps | idle CPU (cores) |").AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-            foreach (var s in steps)
+            md.AppendLine("| Wasmtime setting (500 live instances of the sleeper) | maps per instance | VmSize per instance | RSS per instance | instantiate p50 | p99 |").AppendLine("|---|---:|---:|---:|---:|---:|");
+            foreach (var (label, s) in probe)
             {
-                md.AppendLine(CultureInfo.InvariantCulture, $"| {s!["pods"]} | {Ms(s["addStepMs"])} | {s["rssKiB"]!.GetValue<long>() / 1024} MiB | {s["rssPerPodKiB"]} KiB | {s["vmSizePerPodMiB"]} MiB | {s["threads"]} | {s["openFiles"]} | {s["maps"]} | {s["idleCpuCores"]} |");
+                if (s!["instantiate"] is { } inst)
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {label} | {s["mapsPerInstance"]} | {s["vmSizePerInstanceMiB"]} MiB | {s["rssPerInstanceKiB"]} KiB | {Ms(inst["p50Ms"])} | {Ms(inst["p99Ms"])} |");
+                }
+                else if (s["mapsPerThread"] is { } maps)
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {label} | {maps} per thread | {s["vmSizePerThreadMiB"]} MiB | {s["rssPerThreadKiB"]} KiB | | |");
+                }
+                else
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {label} | {s["error"]} | | | | |");
+                }
             }
 
-            md.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"Density summary: {r["density"]!["summary"]?.ToJsonString()}");
+            md.AppendLine();
+        }
+
+        if (r["density"] is JsonObject density)
+        {
+            md.AppendLine("| engine | pods | add step | RSS | RSS per pod | VmSize per pod | threads | open files | maps | maps per pod | idle CPU (cores) |").AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var (label, run) in density)
+            {
+                foreach (var s in run!["steps"]!.AsArray())
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {label} | {s!["pods"]} | {Ms(s["addStepMs"])} | {s["rssKiB"]!.GetValue<long>() / 1024} MiB | {s["rssPerPodKiB"]} KiB | {s["vmSizePerPodMiB"]} MiB | {s["threads"]} | {s["openFiles"]} | {s["maps"]} | {s["mapsPerPod"]} | {s["idleCpuCores"]} |");
+                }
+            }
+
+            md.AppendLine();
+            foreach (var (label, run) in density)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"Density ({label}): {run!["summary"]?.ToJsonString()}, child exit code {run["childExitCode"]}.").AppendLine();
+            }
         }
 
         return md.ToString();

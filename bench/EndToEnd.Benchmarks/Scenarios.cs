@@ -5,6 +5,7 @@ using k8s;
 using k8s.Models;
 using Krustlet.Pipeline.Configuration;
 using Krustlet.Pipeline.Replay;
+using Krustlet.Stages;
 using Krustlet.Stages.Compile;
 using Krustlet.Stages.ImagePull;
 using Krustlet.Stages.ImagePull.Registry;
@@ -72,6 +73,29 @@ internal sealed class Scenarios(BenchOptions options, string registryHost, strin
             }
         }
 
+        // Where the executor pool's extra time goes: the same bare run with its own Linker (as every
+        // container run makes one), then also on a dedicated 4 MiB-stack thread (as the pool starts one).
+        var ownLinker = new List<double>();
+        var ownThread = new List<double>();
+        for (var i = 0; i < iterations + 100; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            RunWithOwnLinker(host, artifact);
+            if (i >= 100)
+            {
+                ownLinker.Add(Json.Ms(start, Stopwatch.GetTimestamp()));
+            }
+
+            start = Stopwatch.GetTimestamp();
+            var thread = new Thread(() => RunWithOwnLinker(host, artifact), 4 * 1024 * 1024);
+            thread.Start();
+            thread.Join();
+            if (i >= 100)
+            {
+                ownThread.Add(Json.Ms(start, Stopwatch.GetTimestamp()));
+            }
+        }
+
         using var pool = new ExecutorPool(host, 4);
         var logs = Path.Combine(options.Work, "floor-logs");
         var pooled = new List<double>();
@@ -95,10 +119,28 @@ internal sealed class Scenarios(BenchOptions options, string registryHost, strin
         {
             ["what"] = "instantiate + _start of the sleeper module with argument 0 (returns at once), already compiled, same process",
             ["bareWasmtime"] = Json.Of(Stats.Of(bare)),
+            ["bareWithOwnLinker"] = Json.Of(Stats.Of(ownLinker)),
+            ["bareWithOwnLinkerOnNewThread"] = Json.Of(Stats.Of(ownThread)),
             ["executorPool"] = Json.Of(Stats.Of(pooled)),
         };
         Cdf["floor: bare Wasmtime run"] = bare;
         Cdf["executor pool run"] = pooled;
+    }
+
+    private static void RunWithOwnLinker(WasmEngineHost host, CompiledArtifact artifact)
+    {
+        using var linker = new Linker(host.Engine);
+        linker.DefineWasi();
+        using var store = new Store(host.Engine);
+        store.SetEpochDeadline(ulong.MaxValue);
+        store.SetWasiConfiguration(new WasiConfiguration().WithArgs("sleeper", "0"));
+        try
+        {
+            linker.Instantiate(store, artifact.Module!).GetAction("_start")!();
+        }
+        catch (WasmtimeException ex) when (ex.ExitCode == 0)
+        {
+        }
     }
 
     /// <summary>Start latency of bursts of pods whose image is already pulled and compiled, with the default stage settings and the tuned ones side by side.</summary>
@@ -106,10 +148,10 @@ internal sealed class Scenarios(BenchOptions options, string registryHost, strin
     {
         var image = await PushAsync("bench/sleeper-warm", sleeper);
         var all = new JsonObject();
-        foreach (var (label, stages) in Tuning.Variants)
+        foreach (var (label, stages, wasm) in Tuning.Variants)
         {
             var byScale = new JsonObject();
-            await using (var agent = Agent.Start(new AgentSettings(NewDataDirectory(), 4000, stages), registryHost))
+            await using (var agent = Agent.Start(new AgentSettings(NewDataDirectory(), 4000, stages, wasm), registryHost))
             {
                 // Pull and compile once, then delete: every measured pod finds both cached.
                 var warm = Pods.Sleeper($"warm-{label}-prime", image, LatencyPeriodMs);
@@ -312,6 +354,16 @@ internal sealed class Scenarios(BenchOptions options, string registryHost, strin
             Log($"replay {Events} events over {pods} pods");
             var file = Path.Combine(options.Work, string.Create(CultureInfo.InvariantCulture, $"replay-{pods}.ndjson"));
             WriteReplay(file, image, pods, Events);
+
+            // The source's own cost: reading and decoding the recorded stream with no pipeline behind it.
+            var readOnly = Stopwatch.GetTimestamp();
+            var decoded = 0;
+            await foreach (var _ in WatchStreamReplaySource<V1Pod>.FromFile(file, PodWatchDecoder.Instance).ReadAsync(CancellationToken.None))
+            {
+                decoded++;
+            }
+
+            var sourceOnlyMs = Json.Ms(readOnly, Stopwatch.GetTimestamp());
             var writer = new TimingWriter();
             var objects = Enumerable.Range(0, pods).Select(p => Pods.Sleeper(string.Create(CultureInfo.InvariantCulture, $"replay-{pods}-{p}"), image, 50)).ToList();
             var tracks = objects.Select(p => writer.Track(p.Metadata.Uid)).ToList();
@@ -330,6 +382,8 @@ internal sealed class Scenarios(BenchOptions options, string registryHost, strin
             byScale[pods.ToString(CultureInfo.InvariantCulture)] = new JsonObject
             {
                 ["events"] = source.Played,
+                ["sourceAloneMs"] = Json.Round(sourceOnlyMs),
+                ["sourceAloneEventsPerSecond"] = Json.Round(decoded / (sourceOnlyMs / 1000)),
                 ["sourceReadMs"] = Json.Round(readMs),
                 ["totalMs"] = Json.Round(total),
                 ["eventsPerSecond"] = Json.Round(source.Played / (total / 1000)),
@@ -369,8 +423,18 @@ internal sealed class Scenarios(BenchOptions options, string registryHost, strin
 /// <summary>The stage settings compared side by side: the agent's defaults and the tuned ones.</summary>
 internal static class Tuning
 {
-    public static IReadOnlyList<(string Label, IReadOnlyDictionary<string, StageOptions>? Stages)> Variants { get; } =
+    public static IReadOnlyList<(string Label, IReadOnlyDictionary<string, StageOptions>? Stages, WasmEngineOptions? Wasm)> Variants { get; } =
     [
-        ("defaults", null),
+        ("defaults", null, null),
+        ("wide stages", new Dictionary<string, StageOptions>(StringComparer.Ordinal)
+        {
+            [StageNames.Admission] = new(Parallelism: 4, Capacity: 1024),
+            [StageNames.ImagePull] = new(Parallelism: 16, Capacity: 1024),
+            [StageNames.Compile] = new(Parallelism: 2, Capacity: 1024),
+            [StageNames.VolumeSetup] = new(Parallelism: 16, Capacity: 1024),
+            [StageNames.Run] = new(Parallelism: 32, Capacity: 1024),
+            [StageNames.StatusReport] = new(Parallelism: 16, Capacity: 2048),
+        }, null),
+        ("compact memories", null, new WasmEngineOptions { CompactMemories = true }),
     ];
 }
