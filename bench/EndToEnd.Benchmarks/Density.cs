@@ -67,7 +67,7 @@ internal static class Density
             ["steps"] = steps,
             ["summary"] = summary,
             ["childExitCode"] = child.ExitCode,
-            ["childStderrTail"] = errors.Length > 2000 ? errors[^2000..] : errors,
+            ["childStderr"] = errors.Length > 4000 ? errors[..3000] + " … " + errors[^1000..] : errors,
         };
     }
 
