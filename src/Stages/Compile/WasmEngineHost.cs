@@ -104,12 +104,22 @@ public sealed class WasmEngineHost : IDisposable
 
         Engine = new Engine(config);
         Fingerprint = ComputeFingerprint(options);
+        WasiLinker = new Linker(Engine);
+        WasiLinker.DefineWasi();
 
         // The epoch must advance in real time whatever clock the rest of the agent uses.
         _ticker = TimeProvider.System.CreateTimer(_ => Engine.IncrementEpoch(), null, options.EpochTick, options.EpochTick);
     }
 
     public Engine Engine { get; }
+
+    /// <summary>
+    /// A linker with WASI defined, shared by every core-module container run. Defining WASI on a new
+    /// linker cost more than instantiating a small module (≈ 160 µs against ≈ 90 µs, docs/benchmarks.md);
+    /// instantiation only reads a linker (Wasmtime's <c>Linker::instantiate</c> takes it shared), so
+    /// concurrent runs may use this one.
+    /// </summary>
+    public Linker WasiLinker { get; }
 
     public WasmEngineOptions Options { get; }
 
@@ -126,6 +136,7 @@ public sealed class WasmEngineHost : IDisposable
     public void Dispose()
     {
         _ticker.Dispose();
+        WasiLinker.Dispose();
         Engine.Dispose();
     }
 
