@@ -92,8 +92,9 @@ internal static class Density
         var baseline = ProcessSample.Take();
         Emit(new JsonObject { ["baseline"] = true, ["pods"] = 0, ["rssKiB"] = baseline.RssKiB, ["vmSizeKiB"] = baseline.VmSizeKiB, ["threads"] = baseline.Threads, ["openFiles"] = baseline.OpenFiles, ["maps"] = baseline.Maps });
 
+        // Finer steps past 5,000, where the address-space mappings run out.
         var targets = new List<int> { 10, 100, 1000 };
-        for (var n = 2000; n <= options.DensityMax; n += 1000)
+        for (var n = 2000; n <= options.DensityMax; n += n < 5000 ? 1000 : 500)
         {
             targets.Add(n);
         }

@@ -100,7 +100,7 @@ internal sealed record BenchOptions(string Scenario, string Out, string Work, bo
             Path.GetFullPath(Value("--out", Path.Combine("docs", "benchmarks"))),
             work,
             args.Contains("--quick"),
-            int.Parse(Value("--density-max", "10000"), CultureInfo.InvariantCulture),
+            int.Parse(Value("--density-max", "11000"), CultureInfo.InvariantCulture),
             int.Parse(Value("--density-period-ms", "5000"), CultureInfo.InvariantCulture),
             args.Contains("--ruby") ? Value("--ruby", string.Empty) : null,
             args.Contains("--compact"));

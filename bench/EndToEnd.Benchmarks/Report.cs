@@ -113,7 +113,7 @@ internal static class Report
             md.AppendLine("| engine | pods | add step | RSS | RSS per pod | VmSize per pod | threads | open files | maps | maps per pod | idle CPU (cores) |").AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var (label, run) in density)
             {
-                foreach (var s in run!["steps"]!.AsArray())
+                foreach (var s in run!["steps"]!.AsArray().Where(s => s!["baseline"] is null))
                 {
                     md.AppendLine(CultureInfo.InvariantCulture, $"| {label} | {s!["pods"]} | {Ms(s["addStepMs"])} | {s["rssKiB"]!.GetValue<long>() / 1024} MiB | {s["rssPerPodKiB"]} KiB | {s["vmSizePerPodMiB"]} MiB | {s["threads"]} | {s["openFiles"]} | {s["maps"]} | {s["mapsPerPod"]} | {s["idleCpuCores"]} |");
                 }
@@ -122,6 +122,9 @@ internal static class Report
             md.AppendLine();
             foreach (var (label, run) in density)
             {
+                var b = run!["steps"]!.AsArray().FirstOrDefault(s => s!["baseline"] is not null);
+                md.AppendLine(CultureInfo.InvariantCulture, $"Baseline ({label}, agent started, no pods): RSS {b?["rssKiB"]} KiB, {b?["threads"]} threads, {b?["openFiles"]} open files, {b?["maps"]} maps.").AppendLine();
+
                 md.AppendLine(CultureInfo.InvariantCulture, $"Density ({label}): {run!["summary"]?.ToJsonString()}, child exit code {run["childExitCode"]}.").AppendLine();
             }
         }
