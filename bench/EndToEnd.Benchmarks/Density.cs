@@ -59,6 +59,7 @@ internal static class Density
 
         await child.WaitForExitAsync();
         var errors = await stderr;
+        summary ??= DiedSummary(steps, child.ExitCode, errors);
         return new JsonObject
         {
             ["engine"] = compact ? "Wasm:CompactMemories = true" : "defaults",
@@ -68,6 +69,23 @@ internal static class Density
             ["summary"] = summary,
             ["childExitCode"] = child.ExitCode,
             ["childStderr"] = errors.Length > 4000 ? errors[..3000] + " … " + errors[^1000..] : errors,
+        };
+    }
+
+    /// <summary>
+    /// The summary of a child that died before writing its own: the last step every pod reached, and the
+    /// runtime's own words about why it died (the lines of its standard error that are not stack frames).
+    /// </summary>
+    public static JsonObject DiedSummary(JsonArray steps, int exitCode, string stderr)
+    {
+        var last = steps.LastOrDefault(s => s!["baseline"] is null);
+        var why = string.Join(" / ", stderr.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith("at ", StringComparison.Ordinal) && !l.StartsWith("stack backtrace", StringComparison.Ordinal)).Take(4));
+        return new JsonObject
+        {
+            ["summary"] = true,
+            ["maxPodsAllRunning"] = last?["pods"]?.GetValue<int>() ?? 0,
+            ["limit"] = $"the agent process died (exit code {exitCode}) while adding the next step: {why}",
+            ["shutdownMs"] = -1,
         };
     }
 

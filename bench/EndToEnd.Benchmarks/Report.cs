@@ -125,7 +125,7 @@ internal static class Report
                 var b = run!["steps"]!.AsArray().FirstOrDefault(s => s!["baseline"] is not null);
                 md.AppendLine(CultureInfo.InvariantCulture, $"Baseline ({label}, agent started, no pods): RSS {b?["rssKiB"]} KiB, {b?["threads"]} threads, {b?["openFiles"]} open files, {b?["maps"]} maps.").AppendLine();
 
-                md.AppendLine(CultureInfo.InvariantCulture, $"Density ({label}): {run!["summary"]?.ToJsonString()}, child exit code {run["childExitCode"]}.").AppendLine();
+                md.AppendLine(CultureInfo.InvariantCulture, $"Density ({label}): all pods running up to **{run!["summary"]?["maxPodsAllRunning"]}**; limit: {run["summary"]?["limit"]} (child exit code {run["childExitCode"]}).").AppendLine();
             }
         }
 
