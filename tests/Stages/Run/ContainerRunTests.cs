@@ -73,6 +73,22 @@ public sealed class ContainerRunTests
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_C_program_and_a_component_run_the_same_with_compact_memories()
+    {
+        var hello = await Compile(WasmFixtures.C("hello"), CompactHost);
+        var (exit, log) = await Run(Launch(hello, argv: ["hello.wasm", "one"], env: [("GREETING", "hi")]), CompactHost);
+
+        Assert.AreEqual(0, exit.ExitCode);
+        CollectionAssert.AreEqual(new[] { "hello from wasm", "argv[0]=hello.wasm", "argv[1]=one", "GREETING=hi" }, Lines(log, "stdout"));
+
+        var component = await Compile(ComponentFixture.RunReturning(ok: false), CompactHost);
+        var (componentExit, _) = await Run(Launch(component) with { LogPath = Path.Combine(_root, "logs", "main", "1.log") }, CompactHost);
+
+        Assert.AreEqual(1, componentExit.ExitCode);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
     [DataRow(0, "Completed")]
     [DataRow(1, "Error")]
     [DataRow(42, "Error")]
