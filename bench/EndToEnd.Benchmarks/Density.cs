@@ -16,16 +16,16 @@ internal static class Density
     private const string Prefix = "DENSITY ";
 
     /// <summary>Density with the default engine, then with compact memories: before and after the tuning, in one run.</summary>
-    public static async Task<JsonObject> RunAsync(BenchOptions options) => new()
+    public static async Task<JsonObject> RunAsync(BenchOptions options, string registryHost) => new()
     {
-        ["defaults"] = await RunChildAsync(options, compact: false),
-        ["compact memories"] = await RunChildAsync(options, compact: true),
+        ["defaults"] = await RunChildAsync(options, registryHost, compact: false),
+        ["compact memories"] = await RunChildAsync(options, registryHost, compact: true),
     };
 
-    private static async Task<JsonObject> RunChildAsync(BenchOptions options, bool compact)
+    private static async Task<JsonObject> RunChildAsync(BenchOptions options, string registryHost, bool compact)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true };
-        var args = new List<string> { "density-child", "--work", Path.Combine(options.Work, compact ? "density-compact" : "density"), "--density-max", options.DensityMax.ToString(CultureInfo.InvariantCulture), "--density-period-ms", options.DensityPeriodMs.ToString(CultureInfo.InvariantCulture) };
+        var args = new List<string> { "density-child", "--work", Path.Combine(options.Work, compact ? "density-compact" : "density"), "--density-max", options.DensityMax.ToString(CultureInfo.InvariantCulture), "--density-period-ms", options.DensityPeriodMs.ToString(CultureInfo.InvariantCulture), "--registry", registryHost };
         if (compact)
         {
             args.Add("--compact");
@@ -93,15 +93,16 @@ internal static class Density
     {
         Directory.CreateDirectory(options.Work);
         var sleeper = Modules.BuildSleeper(options.Work);
-        await using var registry = await BenchRegistry.StartAsync();
-        var registryOptions = new RegistryOptions { InsecureRegistries = new HashSet<string>([registry.Host], StringComparer.OrdinalIgnoreCase) };
-        var image = $"{registry.Host}/bench/density:v1";
+        // The parent's registry: a child that dies (the point of running it apart) leaves nothing behind.
+        var registryHost = options.Registry ?? throw new InvalidOperationException("density-child needs --registry HOST:PORT");
+        var registryOptions = new RegistryOptions { InsecureRegistries = new HashSet<string>([registryHost], StringComparer.OrdinalIgnoreCase) };
+        var image = $"{registryHost}/bench/density-{(options.Compact ? "compact" : "default")}:v1";
         using (var client = new OciRegistryClient(registryOptions))
         {
             await WasmArtifactPusher.PushAsync(client, ImageReference.Parse(image), sleeper, null, CancellationToken.None);
         }
 
-        var agent = Agent.Start(new AgentSettings(Path.Combine(options.Work, "agent"), options.DensityMax + 100, Wasm: new Krustlet.Stages.Compile.WasmEngineOptions { CompactMemories = options.Compact }), registry.Host);
+        var agent = Agent.Start(new AgentSettings(Path.Combine(options.Work, "agent"), options.DensityMax + 100, Wasm: new Krustlet.Stages.Compile.WasmEngineOptions { CompactMemories = options.Compact }), registryHost);
         var prime = Pods.Sleeper("density-prime", image, options.DensityPeriodMs);
         await Agent.WaitRunningAsync(agent.Add([prime]), TimeSpan.FromMinutes(2));
         await agent.DeleteAsync([prime], TimeSpan.FromMinutes(2));

@@ -81,7 +81,7 @@ public static class Program
 
         if (all || options.Scenario == "density")
         {
-            results["density"] = await Density.RunAsync(options);
+            results["density"] = await Density.RunAsync(options, registry.Host);
         }
 
         results["finished"] = DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture);
@@ -96,12 +96,18 @@ public static class Program
         }
 
         Console.WriteLine($"wrote {Path.Combine(options.Out, name)}.json/.md");
+        if (!args.Contains("--work"))
+        {
+            // Pod directories, logs, images and compiled artifacts of every agent of the run.
+            Directory.Delete(options.Work, recursive: true);
+        }
+
         return 0;
     }
 }
 
 /// <summary>Command-line options.</summary>
-internal sealed record BenchOptions(string Scenario, string Out, string Work, bool Quick, int DensityMax, int DensityPeriodMs, string? Ruby, bool Compact)
+internal sealed record BenchOptions(string Scenario, string Out, string Work, bool Quick, int DensityMax, int DensityPeriodMs, string? Ruby, bool Compact, string? Registry)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -121,7 +127,8 @@ internal sealed record BenchOptions(string Scenario, string Out, string Work, bo
             int.Parse(Value("--density-max", "11000"), CultureInfo.InvariantCulture),
             int.Parse(Value("--density-period-ms", "5000"), CultureInfo.InvariantCulture),
             args.Contains("--ruby") ? Value("--ruby", string.Empty) : null,
-            args.Contains("--compact"));
+            args.Contains("--compact"),
+            args.Contains("--registry") ? Value("--registry", string.Empty) : null);
     }
 
     /// <summary>The pod counts of the scaling figures.</summary>
