@@ -23,6 +23,15 @@ public sealed record WasmEngineOptions
     public TimeSpan EpochTick { get; init; } = TimeSpan.FromMilliseconds(10);
 
     /// <summary>
+    /// <c>Wasm:CompactMemories</c>: give each linear memory a plain heap allocation instead of a reserved
+    /// virtual-memory region with guard pages (Wasmtime's signals-based traps, memory reservation, guard
+    /// and copy-on-write image all off). Every guest memory access then pays an explicit bounds check, but
+    /// a running container needs about three fewer address-space mappings, which raises how many
+    /// containers fit under the kernel's vm.max_map_count (docs/benchmarks.md, density). Off by default.
+    /// </summary>
+    public bool CompactMemories { get; init; }
+
+    /// <summary>
     /// Reads <c>Wasm:*</c> over the defaults. Returns the options, or null and every problem found, each
     /// naming its setting.
     /// </summary>
@@ -51,8 +60,14 @@ public sealed record WasmEngineOptions
             problems.Add($"{section.Path}:{nameof(EpochTick)} must be a positive duration such as 00:00:00.010 (got '{rawTick}').");
         }
 
+        var compact = defaults.CompactMemories;
+        if (section[nameof(CompactMemories)] is { } rawCompact && !bool.TryParse(rawCompact, out compact))
+        {
+            problems.Add($"{section.Path}:{nameof(CompactMemories)} must be true or false (got '{rawCompact}').");
+        }
+
         return problems.Count == 0
-            ? (new WasmEngineOptions { FuelEnabled = fuelEnabled, FuelPerContainer = fuel, EpochTick = tick }, problems)
+            ? (new WasmEngineOptions { FuelEnabled = fuelEnabled, FuelPerContainer = fuel, EpochTick = tick, CompactMemories = compact }, problems)
             : (null, problems);
     }
 }
@@ -78,14 +93,33 @@ public sealed class WasmEngineHost : IDisposable
             .WithEpochInterruption(true)
             .WithFuelConsumption(options.FuelEnabled)
             .WithOptimizationLevel(OptimizationLevel.Speed);
+        if (options.CompactMemories)
+        {
+            config
+                .WithSignalsBasedTraps(false)
+                .WithStaticMemoryMaximumSize(0)
+                .WithMemoryGuardSize(0)
+                .WithMemoryInitCopyOnWrite(false);
+        }
+
         Engine = new Engine(config);
         Fingerprint = ComputeFingerprint(options);
+        WasiLinker = new Linker(Engine);
+        WasiLinker.DefineWasi();
 
         // The epoch must advance in real time whatever clock the rest of the agent uses.
         _ticker = TimeProvider.System.CreateTimer(_ => Engine.IncrementEpoch(), null, options.EpochTick, options.EpochTick);
     }
 
     public Engine Engine { get; }
+
+    /// <summary>
+    /// A linker with WASI defined, shared by every core-module container run. Defining WASI on a new
+    /// linker cost more than instantiating a small module (≈ 160 µs against ≈ 90 µs, docs/benchmarks.md);
+    /// instantiation only reads a linker (Wasmtime's <c>Linker::instantiate</c> takes it shared), so
+    /// concurrent runs may use this one.
+    /// </summary>
+    public Linker WasiLinker { get; }
 
     public WasmEngineOptions Options { get; }
 
@@ -102,6 +136,7 @@ public sealed class WasmEngineHost : IDisposable
     public void Dispose()
     {
         _ticker.Dispose();
+        WasiLinker.Dispose();
         Engine.Dispose();
     }
 
@@ -109,7 +144,7 @@ public sealed class WasmEngineHost : IDisposable
     {
         var description = string.Create(
             CultureInfo.InvariantCulture,
-            $"wasmtime={WasmtimeVersion};arch={RuntimeInformation.ProcessArchitecture};epoch=1;fuel={(options.FuelEnabled ? 1 : 0)};opt=speed");
+            $"wasmtime={WasmtimeVersion};arch={RuntimeInformation.ProcessArchitecture};epoch=1;fuel={(options.FuelEnabled ? 1 : 0)};opt=speed{(options.CompactMemories ? ";compact=1" : string.Empty)}");
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(description)))[..16];
     }
 }

@@ -78,9 +78,7 @@ public static class WasmContainerRunner
 
     private static int RunModule(WasmEngineHost host, Store store, Module module)
     {
-        using var linker = new Linker(host.Engine);
-        linker.DefineWasi();
-        var instance = linker.Instantiate(store, module);
+        var instance = host.WasiLinker.Instantiate(store, module);
         var start = instance.GetAction("_start")
             ?? throw new ContainerStartException("the module exports no _start function: it is not a WASI command");
         start();

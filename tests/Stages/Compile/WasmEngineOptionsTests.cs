@@ -17,21 +17,22 @@ public sealed class WasmEngineOptionsTests
         Assert.IsEmpty(problems);
         Assert.AreEqual(new WasmEngineOptions(), options);
         Assert.IsFalse(options!.FuelEnabled);
+        Assert.IsFalse(options.CompactMemories);
         Assert.AreEqual(TimeSpan.FromMilliseconds(10), options.EpochTick);
     }
 
     [TestMethod]
     public void Settings_are_read()
     {
-        var (options, _) = WasmEngineOptions.Read(Config(("Wasm:FuelEnabled", "true"), ("Wasm:FuelPerContainer", "5000"), ("Wasm:EpochTick", "00:00:00.050")));
+        var (options, _) = WasmEngineOptions.Read(Config(("Wasm:FuelEnabled", "true"), ("Wasm:FuelPerContainer", "5000"), ("Wasm:EpochTick", "00:00:00.050"), ("Wasm:CompactMemories", "true")));
 
-        Assert.AreEqual(new WasmEngineOptions { FuelEnabled = true, FuelPerContainer = 5000, EpochTick = TimeSpan.FromMilliseconds(50) }, options);
+        Assert.AreEqual(new WasmEngineOptions { FuelEnabled = true, FuelPerContainer = 5000, EpochTick = TimeSpan.FromMilliseconds(50), CompactMemories = true }, options);
     }
 
     [TestMethod]
     public void Every_bad_setting_is_named()
     {
-        var (options, problems) = WasmEngineOptions.Read(Config(("Wasm:FuelEnabled", "maybe"), ("Wasm:FuelPerContainer", "-1"), ("Wasm:EpochTick", "0")));
+        var (options, problems) = WasmEngineOptions.Read(Config(("Wasm:FuelEnabled", "maybe"), ("Wasm:FuelPerContainer", "-1"), ("Wasm:EpochTick", "0"), ("Wasm:CompactMemories", "yes")));
 
         Assert.IsNull(options);
         CollectionAssert.AreEqual(
@@ -40,6 +41,7 @@ public sealed class WasmEngineOptionsTests
                 "Wasm:FuelEnabled must be true or false (got 'maybe').",
                 "Wasm:FuelPerContainer must be a whole number greater than zero (got '-1').",
                 "Wasm:EpochTick must be a positive duration such as 00:00:00.010 (got '0').",
+                "Wasm:CompactMemories must be true or false (got 'yes').",
             },
             problems.ToArray());
     }

@@ -10,6 +10,7 @@ public sealed class ContainerRunTests
 {
     private static readonly WasmEngineHost Host = new(new WasmEngineOptions());
     private static readonly WasmEngineHost FuelHost = new(new WasmEngineOptions { FuelEnabled = true, FuelPerContainer = 100_000 });
+    private static readonly WasmEngineHost CompactHost = new(new WasmEngineOptions { CompactMemories = true });
 
     private string _root = null!;
 
@@ -72,6 +73,22 @@ public sealed class ContainerRunTests
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_C_program_and_a_component_run_the_same_with_compact_memories()
+    {
+        var hello = await Compile(WasmFixtures.C("hello"), CompactHost);
+        var (exit, log) = await Run(Launch(hello, argv: ["hello.wasm", "one"], env: [("GREETING", "hi")]), CompactHost);
+
+        Assert.AreEqual(0, exit.ExitCode);
+        CollectionAssert.AreEqual(new[] { "hello from wasm", "argv[0]=hello.wasm", "argv[1]=one", "GREETING=hi" }, Lines(log, "stdout"));
+
+        var component = await Compile(ComponentFixture.RunReturning(ok: false), CompactHost);
+        var (componentExit, _) = await Run(Launch(component) with { LogPath = Path.Combine(_root, "logs", "main", "1.log") }, CompactHost);
+
+        Assert.AreEqual(1, componentExit.ExitCode);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
     [DataRow(0, "Completed")]
     [DataRow(1, "Error")]
     [DataRow(42, "Error")]
@@ -117,6 +134,28 @@ public sealed class ContainerRunTests
         Assert.AreEqual(ExitKind.Trapped, exit.Kind);
         Assert.AreEqual(ContainerExit.TrapExitCode, exit.ExitCode);
         Assert.AreEqual("Error", exit.Reason);
+        StringAssert.StartsWith(exit.Message, message);
+        CollectionAssert.AreEqual(new[] { "before the trap" }, Lines(log, "stdout"));
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    [DataRow("stack-overflow", "wasm trap: stack overflow")]
+    [DataRow("divide-by-zero", "wasm trap: integer divide by zero")]
+    [DataRow("out-of-bounds", "wasm trap: out-of-bounds memory access")]
+    public async Task Compact_memories_trap_the_same_way_without_guard_pages(string kind, string message)
+    {
+        var wat = kind switch
+        {
+            "stack-overflow" => Wat.StackOverflow,
+            "divide-by-zero" => Wat.DivideByZero,
+            _ => Wat.OutOfBounds,
+        };
+
+        var (exit, log) = await Run(Launch(await Compile(WasmFixtures.Wat(wat), CompactHost)), CompactHost);
+
+        Assert.AreNotEqual(Host.Fingerprint, CompactHost.Fingerprint, "compact memories change the generated code");
+        Assert.AreEqual(ExitKind.Trapped, exit.Kind);
         StringAssert.StartsWith(exit.Message, message);
         CollectionAssert.AreEqual(new[] { "before the trap" }, Lines(log, "stdout"));
     }
