@@ -16,7 +16,8 @@ namespace Krustlet.Host.Configuration;
 /// <param name="ConfigFile">The JSON settings file (<c>--config</c>), if any.</param>
 /// <param name="Environment">The process environment (only <c>KRUSTLET_*</c> is read).</param>
 /// <param name="Flags">Values given on the command line.</param>
-public sealed record SettingsInput(string? ConfigFile, IReadOnlyDictionary<string, string> Environment, IReadOnlyList<RawSetting> Flags)
+/// <param name="MemoryMappingLimit">The kernel's limit on a process's memory mappings (null: read <c>/proc/sys/vm/max_map_count</c>).</param>
+public sealed record SettingsInput(string? ConfigFile, IReadOnlyDictionary<string, string> Environment, IReadOnlyList<RawSetting> Flags, long? MemoryMappingLimit = null)
 {
     /// <summary>The current process's environment variables.</summary>
     public static IReadOnlyDictionary<string, string> ProcessEnvironment() =>
@@ -107,11 +108,50 @@ public static partial class AgentSettingsReader
                 FuelEnabled = values.Boolean(SettingsCatalog.FuelEnabled, false),
                 FuelPerContainer = (ulong)values.Long(SettingsCatalog.FuelPerContainer, 1_000_000_000_000),
                 EpochTick = values.Duration(SettingsCatalog.EpochTick, TimeSpan.FromMilliseconds(10)),
+                CompactMemories = values.Boolean(SettingsCatalog.CompactMemories, false),
             },
             FileCheckFrequency = values.Duration(SettingsCatalog.FileCheckFrequency, TimeSpan.FromSeconds(20)),
         };
 
+        CheckMemoryMappings(settings, input.MemoryMappingLimit ?? ReadMemoryMappingLimit(), values);
         return problems.Count == 0 ? settings : throw new InvalidSettingsException(problems);
+    }
+
+    /// <summary>Memory mappings a running container costs, as measured (docs/benchmarks.md): its thread's stacks and its linear memory.</summary>
+    public static double MappingsPerPod(bool compactMemories) => compactMemories ? 6.2 : 9.8;
+
+    /// <summary>Mappings the agent itself uses before any pod runs (runtime, libraries, Kestrel), with room to spare.</summary>
+    public const int AgentMappings = 1000;
+
+    /// <summary>
+    /// A node that runs out of memory mappings dies (Wasmtime and the .NET runtime abort), so a
+    /// <c>Node:MaxPods</c> the kernel's <c>vm.max_map_count</c> cannot hold is refused at start.
+    /// </summary>
+    private static void CheckMemoryMappings(AgentSettings settings, long? limit, Values values)
+    {
+        if (limit is not { } max)
+        {
+            return;
+        }
+
+        var needed = AgentMappings + (long)Math.Ceiling(settings.MaxPods * MappingsPerPod(settings.Wasm.CompactMemories));
+        if (needed > max)
+        {
+            var fits = (long)((max - AgentMappings) / MappingsPerPod(settings.Wasm.CompactMemories));
+            values.Problem(SettingsCatalog.MaxPods, string.Create(CultureInfo.InvariantCulture, $"({settings.MaxPods}) needs about {needed} memory mappings but the kernel allows {max} (vm.max_map_count): at most {fits} pods fit{(settings.Wasm.CompactMemories ? string.Empty : "; Wasm:CompactMemories=true fits more")}, or raise vm.max_map_count"));
+        }
+    }
+
+    private static long? ReadMemoryMappingLimit()
+    {
+        try
+        {
+            return long.TryParse(File.ReadAllText("/proc/sys/vm/max_map_count").Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var limit) ? limit : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // not Linux, or not readable: nothing to check against
+        }
     }
 
     /// <summary>The data directory when none is set: <c>$XDG_DATA_HOME/krustlet</c>, i.e. <c>~/.local/share/krustlet</c>.</summary>

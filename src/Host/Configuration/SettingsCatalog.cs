@@ -36,6 +36,7 @@ public static class SettingsCatalog
     public const string FuelEnabled = "Wasm:FuelEnabled";
     public const string FuelPerContainer = "Wasm:FuelPerContainer";
     public const string EpochTick = "Wasm:EpochTick";
+    public const string CompactMemories = "Wasm:CompactMemories";
     public const string FileCheckFrequency = "Standalone:FileCheckFrequency";
 
     /// <summary>The key of a stage's setting: <c>Pipeline:Stages:&lt;stage&gt;:Parallelism|Capacity</c>.</summary>
@@ -80,6 +81,7 @@ public static class SettingsCatalog
             new(FuelEnabled, SettingKind.Boolean, "false", "Meter guest instructions with Wasmtime fuel."),
             new(FuelPerContainer, SettingKind.WholeNumber, "1000000000000", "Fuel each container run gets when fuel is on.") { Maximum = long.MaxValue },
             new(EpochTick, SettingKind.Duration, "10ms", "How often running guests are interrupted to check kills and deadlines."),
+            new(CompactMemories, SettingKind.Boolean, "false", "Linear memories as plain allocations (no address-space reservation or guard pages): about 6 memory mappings per running container instead of 10, for nodes of thousands of pods; memory accesses are bounds-checked in code."),
             new(FileCheckFrequency, SettingKind.Duration, "20s", "Standalone: how often the manifest directory is rescanned (file changes are also watched)."),
         ];
 

@@ -158,6 +158,21 @@ public sealed class SettingsTests
     }
 
     [TestMethod]
+    public void More_pods_than_the_kernels_memory_mappings_hold_are_refused_at_start()
+    {
+        AgentSettings ReadWithLimit(long limit, params RawSetting[] given) =>
+            AgentSettingsReader.Read(new SettingsInput(null, NoEnvironment, given, MemoryMappingLimit: limit));
+        var pods = SettingsSources.FromText(SettingsCatalog.Find(SettingsCatalog.MaxPods)!, "--max-pods", "7000", []);
+        var compact = SettingsSources.FromText(SettingsCatalog.Find(SettingsCatalog.CompactMemories)!, "--set Wasm:CompactMemories", "true", []);
+
+        var ex = Assert.ThrowsExactly<InvalidSettingsException>(() => ReadWithLimit(65530, pods));
+        StringAssert.Contains(ex.Message, "Node:MaxPods (from --max-pods) (7000) needs about 69600 memory mappings but the kernel allows 65530 (vm.max_map_count): at most 6584 pods fit; Wasm:CompactMemories=true fits more");
+        Assert.AreEqual(7000, ReadWithLimit(65530, pods, compact).MaxPods, "compact memories need fewer mappings per pod");
+        Assert.IsTrue(ReadWithLimit(65530, compact).Wasm.CompactMemories);
+        Assert.AreEqual(110, ReadWithLimit(65530).MaxPods, "the default fits any kernel");
+    }
+
+    [TestMethod]
     public void A_settings_file_that_is_not_json_or_not_there_is_named()
     {
         var broken = WriteFile("{ \"Node\": ");
