@@ -188,10 +188,9 @@ public sealed class AgentRuntime : IAsyncDisposable
 
         if (Directory.Exists(settings.LogsDirectory))
         {
-            // <namespace>_<name>_<uid>: names and namespaces cannot hold '_', so the UID follows the last one.
             foreach (var dir in Directory.EnumerateDirectories(settings.LogsDirectory))
             {
-                var uid = Path.GetFileName(dir)[(Path.GetFileName(dir).LastIndexOf('_') + 1)..];
+                var uid = PodLogLayout.UidOf(dir);
                 if (!live.Contains(uid))
                 {
                     Directory.Delete(dir, recursive: true);

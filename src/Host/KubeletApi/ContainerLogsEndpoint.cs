@@ -39,7 +39,7 @@ internal sealed class ContainerLogsEndpoint(IKubeletPods pods, string logRoot, T
         }
 
         var uid = pod.Metadata.Uid;
-        var directory = Path.Combine(logRoot, $"{ns}_{podName}_{uid}", containerName);
+        var directory = Stages.Run.PodLogLayout.ContainerDirectory(logRoot, ns, podName, uid, containerName);
         var runs = RunLogReader.Runs(directory);
         if (runs.Count == 0 || (query.Previous && runs.Count < 2))
         {

@@ -380,12 +380,9 @@ internal sealed partial class PodWorker : IDisposable
         }
     }
 
-    /// <summary><c>&lt;log root&gt;/&lt;namespace&gt;_&lt;name&gt;_&lt;uid&gt;/&lt;container&gt;/&lt;restart&gt;.log</c>, as the kubelet lays out /var/log/pods.</summary>
-    public string LogPath(string container, int restart) => Path.Combine(
-        _options.LogRoot,
-        $"{_pod.Metadata.NamespaceProperty ?? "default"}_{_pod.Metadata.Name}_{_uid}",
-        container,
-        string.Create(CultureInfo.InvariantCulture, $"{restart}.log"));
+    /// <summary>The log file of one run of a container (<see cref="PodLogLayout"/>).</summary>
+    public string LogPath(string container, int restart) =>
+        PodLogLayout.RunLog(_options.LogRoot, _pod.Metadata.NamespaceProperty ?? "default", _pod.Metadata.Name, _uid, container, restart);
 
     private static long? MemoryLimit(V1Container container) =>
         container.Resources?.Limits is { } limits && limits.TryGetValue("memory", out var memory) ? memory.ToInt64() : null;
