@@ -18,15 +18,9 @@ internal static class NodeCommand
         flags.AddTo(node);
         node.SetAction(async (parse, ct) =>
         {
-            AgentSettings settings;
-            try
+            if (await flags.ReadOrReportAsync(parse, error) is not { } settings)
             {
-                settings = flags.Read(parse, SettingsInput.ProcessEnvironment());
-            }
-            catch (InvalidSettingsException ex)
-            {
-                await error.WriteLineAsync($"error: {ex.Message}");
-                return 2;
+                return SettingsFlags.InvalidSettingsExitCode;
             }
 
             return await AgentHost.RunAsync(settings, error, (context, stop) => RunAsync(settings, output, context, stop), ct);

@@ -34,15 +34,9 @@ internal static class ReplayCommand
         flags.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            AgentSettings settings;
-            try
+            if (await flags.ReadOrReportAsync(parse, error) is not { } settings)
             {
-                settings = flags.Read(parse, SettingsInput.ProcessEnvironment());
-            }
-            catch (InvalidSettingsException ex)
-            {
-                await error.WriteLineAsync($"error: {ex.Message}");
-                return 2;
+                return SettingsFlags.InvalidSettingsExitCode;
             }
 
             var file = parse.GetValue(stream)!;

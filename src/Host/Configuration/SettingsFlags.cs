@@ -21,6 +21,9 @@ public sealed class SettingsFlags
         }))];
     }
 
+    /// <summary>The exit code of a verb given invalid settings.</summary>
+    public const int InvalidSettingsExitCode = 2;
+
     public Option<string?> Config { get; }
 
     public Option<string[]> Set { get; }
@@ -34,6 +37,25 @@ public sealed class SettingsFlags
         foreach (var (_, option) in _flags)
         {
             command.Options.Add(option);
+        }
+    }
+
+    /// <summary>
+    /// Reads the settings from the flags, the process environment and the settings file; when they are
+    /// invalid, writes every problem to <paramref name="error"/> and returns null (the verb then exits
+    /// with <see cref="InvalidSettingsExitCode"/>).
+    /// </summary>
+    public async Task<AgentSettings?> ReadOrReportAsync(ParseResult parse, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        try
+        {
+            return Read(parse, SettingsInput.ProcessEnvironment());
+        }
+        catch (InvalidSettingsException ex)
+        {
+            await error.WriteLineAsync($"error: {ex.Message}");
+            return null;
         }
     }
 
