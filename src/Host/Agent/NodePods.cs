@@ -139,18 +139,9 @@ public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDispo
             var metadata = pod.Metadata;
             if (DeletingSince is { } since && metadata.DeletionTimestamp is null)
             {
-                metadata = new V1ObjectMeta
-                {
-                    Name = metadata.Name,
-                    NamespaceProperty = metadata.NamespaceProperty,
-                    Uid = metadata.Uid,
-                    Labels = metadata.Labels,
-                    Annotations = metadata.Annotations,
-                    CreationTimestamp = metadata.CreationTimestamp,
-                    ResourceVersion = metadata.ResourceVersion,
-                    OwnerReferences = metadata.OwnerReferences,
-                    DeletionTimestamp = since.UtcDateTime,
-                };
+                // A copy: the pod object is the source's and may be shared.
+                metadata = k8s.KubernetesJson.Deserialize<V1ObjectMeta>(k8s.KubernetesJson.Serialize(metadata));
+                metadata.DeletionTimestamp = since.UtcDateTime;
             }
 
             var status = Report is { } report
