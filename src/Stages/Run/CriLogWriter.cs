@@ -59,6 +59,17 @@ public sealed class CriLogWriter : IDisposable
 
     public string Path => _path;
 
+    /// <summary>
+    /// Creates the log file (and its directory) when missing, empty: a container's log exists before it is
+    /// reported running, as a CRI runtime creates it before starting the container.
+    /// </summary>
+    public static void Create(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        Open(path).Dispose();
+    }
+
     public void Write(LogStream stream, ReadOnlySpan<byte> data)
     {
         lock (_lock)

@@ -338,6 +338,7 @@ internal sealed partial class PodWorker : IDisposable
     private async Task<ContainerExit?> RunOnceAsync(ContainerRun run)
     {
         ContainerControl control;
+        string logPath;
         lock (_lock)
         {
             if (_stopping)
@@ -349,7 +350,11 @@ internal sealed partial class PodWorker : IDisposable
             run.Control = control;
             run.ContainerId = $"wasm://{_uid}/{run.Name}/{run.RestartCount}";
             run.State = new RunningState(_time.GetUtcNow());
+            logPath = LogPath(run.Name, run.RestartCount);
         }
+
+        // The run's log exists once the container is reported Running: the kubelet API serves it as the current run.
+        CriLogWriter.Create(logPath);
 
         _events.Record(_pod, false, "Created", $"Created container {run.Name}", run.Name);
         _events.Record(_pod, false, "Started", $"Started container {run.Name}", run.Name);
@@ -361,7 +366,7 @@ internal sealed partial class PodWorker : IDisposable
             run.Prepared?.Env ?? ImageEnvironment(run.Image.Defaults),
             run.Prepared?.Mounts ?? [],
             MemoryLimit(run.Spec),
-            LogPath(run.Name, run.RestartCount),
+            logPath,
             _options.LogRotation);
         try
         {
