@@ -374,13 +374,17 @@ internal sealed partial class PodWorker : IDisposable
         }
         catch (OperationCanceledException)
         {
-            // Stopped while waiting for an executor slot: it never ran.
+            // Stopped before its guest ran (waiting for an executor slot): it was already reported
+            // Running, so it ends as a killed run, and that is published so no stale Running status stays.
+            var now = _time.GetUtcNow();
             lock (_lock)
             {
-                run.State = new WaitingState("ContainerCreating", null);
+                var startedAt = (run.State as RunningState)?.StartedAt ?? now;
+                run.State = TerminatedState.From(new ContainerExit(ExitKind.Killed, ContainerExit.KilledExitCode, "Error", $"killed: {control.KillReason ?? "the pod was stopped"}", startedAt, now), run.ContainerId);
                 run.Control = null;
             }
 
+            await PublishAsync();
             return null;
         }
     }

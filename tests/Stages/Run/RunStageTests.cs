@@ -268,4 +268,27 @@ public sealed class RunStageTests
 
         CollectionAssert.AreEqual(expected, argv.ToArray());
     }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_container_stopped_while_it_waits_for_an_executor_slot_ends_killed_not_left_running()
+    {
+        await using var harness = new RunHarness(Images(), slots: 1);
+        var holder = RunHarness.Pod("holder", restartPolicy: "Always", images: ["spin"]);
+        var waiter = RunHarness.Pod("waiter", restartPolicy: "Always", images: ["spin"]);
+        await harness.SubmitAsync(holder, TestContext.CancellationToken);
+        await harness.WaitForAsync(holder, s => First(s).Running, TestContext.CancellationToken);
+
+        // The only slot is taken: the waiter is reported Running but its guest waits for the slot.
+        await harness.SubmitAsync(waiter, TestContext.CancellationToken);
+        await harness.WaitForAsync(waiter, s => First(s).Running, TestContext.CancellationToken);
+        Assert.AreEqual(1, harness.Pool.Running);
+
+        await harness.DeleteAsync(waiter, TestContext.CancellationToken);
+        var final = (await harness.Writer.WaitForAsync(waiter.Metadata.Uid, r => r.IsFinal, TestContext.CancellationToken)).Runtime!;
+
+        var terminated = (TerminatedState)First(final).State;
+        Assert.AreEqual(ContainerExit.KilledExitCode, terminated.ExitCode);
+        StringAssert.StartsWith(terminated.Message, "killed: the pod is being deleted");
+    }
 }
