@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
 using System.Text.Json.Serialization;
 
 namespace Krustlet.Stages.Run;
@@ -40,7 +42,14 @@ public sealed record SavedPod(
 /// renamed) at every change of its containers, so an agent that is stopped or killed re-adopts its pods
 /// with their restart counts, and finished containers stay finished. Deleted with the pod.
 /// </summary>
-public sealed class PodStateStore
+/// <remarks>
+/// A rename is atomic, so a reader (or an agent killed mid-write) sees the old state or the new one,
+/// never a torn file. Writes are not synced one by one (an fsync costs ~0.35 ms here, more than a warm
+/// start's whole budget); the agent syncs the store's filesystem once, at shutdown
+/// (<see cref="FlushToDisk"/>). A killed agent loses nothing (the page cache survives it); a machine
+/// that loses power may lose the last changes, and a file it leaves torn is discarded on load.
+/// </remarks>
+public sealed partial class PodStateStore
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
@@ -80,6 +89,25 @@ public sealed class PodStateStore
     }
 
     public void Delete(string uid) => File.Delete(PathOf(uid));
+
+    /// <summary>Flushes every state written so far to the disk (one <c>syncfs</c> of the store's filesystem).</summary>
+    public void FlushToDisk()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var marker = Path.Combine(_root, ".sync");
+        using var handle = File.OpenHandle(marker, FileMode.OpenOrCreate, FileAccess.Read);
+        if (SyncFs(handle) != 0)
+        {
+            throw new IOException($"syncfs of {_root} failed (errno {Marshal.GetLastPInvokeError()}).");
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+    private static partial int SyncFs(SafeFileHandle handle);
 
     /// <summary>Every pod with saved state.</summary>
     public IReadOnlyList<SavedPod> List() =>

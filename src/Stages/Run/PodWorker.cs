@@ -32,6 +32,7 @@ internal sealed partial class PodWorker : IDisposable
     private (string Reason, string Message)? _failure;
     private bool _stopping;
     private (PodPhase Phase, string? Reason, string? Message)? _suspended;
+    private bool _saving = true;
     private Task _running = Task.CompletedTask;
 
     private readonly PodEvents.IPodEventRecorder _events;
@@ -162,14 +163,34 @@ internal sealed partial class PodWorker : IDisposable
     /// Stops the pod's containers because the agent is stopping, not the pod: its phase stays what it was
     /// and its saved state still shows the runs under way, so the next agent restarts them.
     /// </summary>
+    /// <remarks>
+    /// Every change was saved when it was made (<see cref="SaveLocked"/>), so the state file already holds
+    /// what the pod looked like as the stop began; from here on nothing is saved, so the kills that
+    /// follow are not mistaken by the next agent for the containers' own exits.
+    /// </remarks>
     public Task<bool> SuspendAsync(string reason, TimeSpan grace)
     {
         lock (_lock)
         {
             _suspended ??= Phase();
+            _saving = false;
         }
 
         return StopAsync(reason, grace);
+    }
+
+    /// <summary>
+    /// Deletes the pod's saved state for good (the pod was deleted): nothing is saved after this, even
+    /// by a run that outlived its grace period.
+    /// </summary>
+    public void Forget()
+    {
+        lock (_lock)
+        {
+            _saving = false;
+        }
+
+        _options.State?.Delete(_uid);
     }
 
     public void Dispose() => _stop.Dispose();
@@ -183,6 +204,7 @@ internal sealed partial class PodWorker : IDisposable
         lock (_lock)
         {
             _failure ??= ("Evicted", message);
+            SaveLocked();
         }
 
         StopAll($"evicted: {message}");
@@ -242,6 +264,11 @@ internal sealed partial class PodWorker : IDisposable
     {
         try
         {
+            lock (_lock)
+            {
+                SaveLocked(); // a re-adopted pod's carried-on counts, before anything can show them
+            }
+
             await PublishAsync();
             foreach (var init in _init)
             {
@@ -261,6 +288,7 @@ internal sealed partial class PodWorker : IDisposable
             lock (_lock)
             {
                 _failure ??= ("InternalError", ex.Message);
+                SaveLocked();
             }
 
             await PublishAsync();
@@ -275,9 +303,9 @@ internal sealed partial class PodWorker : IDisposable
             return run.State is TerminatedState { ExitCode: 0 } && _failure is null;
         }
 
-        while (true)
+        for (var again = false; ; again = true)
         {
-            var exit = await RunOnceAsync(run);
+            var exit = await RunOnceAsync(run, again);
             if (exit is null)
             {
                 return false;
@@ -288,6 +316,7 @@ internal sealed partial class PodWorker : IDisposable
                 lock (_lock)
                 {
                     _failure ??= ("DeadlineExceeded", "Pod was active on the node longer than the specified deadline");
+                    SaveLocked();
                 }
 
                 StopAll(why);
@@ -311,6 +340,8 @@ internal sealed partial class PodWorker : IDisposable
                 {
                     run.State = terminated;
                 }
+
+                SaveLocked();
             }
 
             await PublishAsync();
@@ -327,15 +358,14 @@ internal sealed partial class PodWorker : IDisposable
             {
                 return false;
             }
-
-            lock (_lock)
-            {
-                run.RestartCount++;
-            }
         }
     }
 
-    private async Task<ContainerExit?> RunOnceAsync(ContainerRun run)
+    /// <summary>
+    /// Runs the container once; <paramref name="restart"/> counts the run as a restart, in the same step
+    /// that marks it Running, so no saved or reported state shows the new count with the old wait.
+    /// </summary>
+    private async Task<ContainerExit?> RunOnceAsync(ContainerRun run, bool restart)
     {
         ContainerControl control;
         string logPath;
@@ -348,9 +378,15 @@ internal sealed partial class PodWorker : IDisposable
 
             control = new ContainerControl(_time, _deadline);
             run.Control = control;
+            if (restart)
+            {
+                run.RestartCount++;
+            }
+
             run.ContainerId = $"wasm://{_uid}/{run.Name}/{run.RestartCount}";
             run.State = new RunningState(_time.GetUtcNow());
             logPath = LogPath(run.Name, run.RestartCount);
+            SaveLocked();
         }
 
         // The run's log exists once the container is reported Running: the kubelet API serves it as the current run.
@@ -382,6 +418,7 @@ internal sealed partial class PodWorker : IDisposable
                 var startedAt = (run.State as RunningState)?.StartedAt ?? now;
                 run.State = TerminatedState.From(new ContainerExit(ExitKind.Killed, ContainerExit.KilledExitCode, "Error", $"killed: {control.KillReason ?? "the pod was stopped"}", startedAt, now), run.ContainerId);
                 run.Control = null;
+                SaveLocked();
             }
 
             await PublishAsync();
@@ -399,29 +436,30 @@ internal sealed partial class PodWorker : IDisposable
     private static IReadOnlyList<KeyValuePair<string, string>> ImageEnvironment(ImageDefaults defaults) =>
         [.. defaults.Env.Select(e => e.Split('=', 2)).Select(p => new KeyValuePair<string, string>(p[0], p.Length > 1 ? p[1] : string.Empty))];
 
-    private async ValueTask PublishAsync()
+    /// <summary>
+    /// Saves the pod's state as it is now. Called under <see cref="_lock"/> by every change of a container
+    /// or of the pod's failure, so no status (which is read under the same lock) can show a change the
+    /// state file does not hold yet. Nothing is saved once the pod is suspended or forgotten.
+    /// </summary>
+    private void SaveLocked()
     {
-        if (_options.State is { } store)
+        if (_options.State is not { } store || !_saving)
         {
-            SavedPod? state;
-            lock (_lock)
-            {
-                state = _suspended is null ? Save() : null;
-            }
-
-            if (state is not null)
-            {
-                try
-                {
-                    store.Save(state);
-                }
-                catch (IOException ex)
-                {
-                    Log.StateNotSaved(_logger, _uid, ex);
-                }
-            }
+            return;
         }
 
+        try
+        {
+            store.Save(Save());
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Log.StateNotSaved(_logger, _uid, ex);
+        }
+    }
+
+    private async ValueTask PublishAsync()
+    {
         try
         {
             await _publish(Snapshot());

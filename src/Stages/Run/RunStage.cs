@@ -16,7 +16,7 @@ namespace Krustlet.Stages.Run;
 /// volume stage gave it, <see cref="PreparedContainers"/>. Container state changes reach the status
 /// stage as runtime reports, outside the graph.
 /// </summary>
-public sealed class RunStage : IStage<V1Pod>, IPodRuntimeSource
+public sealed partial class RunStage : IStage<V1Pod>, IPodRuntimeSource
 {
     private readonly ExecutorPool _pool;
     private readonly RunOptions _options;
@@ -89,8 +89,8 @@ public sealed class RunStage : IStage<V1Pod>, IPodRuntimeSource
         var grace = TimeSpan.FromSeconds(item.Value?.Spec?.TerminationGracePeriodSeconds ?? 30);
         var stopped = await worker.StopAsync("the pod is being deleted", grace);
         item.Set(worker.Snapshot()); // the final status: every container terminated
+        worker.Forget();
         worker.Dispose();
-        _options.State?.Delete(item.Key);
         return stopped
             ? StageOutcome.Continue
             : StageOutcome.Fail("KillContainerError", $"containers did not stop within {grace.TotalSeconds}s");
@@ -110,7 +110,8 @@ public sealed class RunStage : IStage<V1Pod>, IPodRuntimeSource
 
     /// <summary>
     /// Stops every pod's containers because the agent is stopping, waiting up to <paramref name="grace"/>
-    /// for each. The pods keep their phase and saved state: a restarted agent re-adopts them.
+    /// for each. The pods keep their phase and saved state: a restarted agent re-adopts them. The saved
+    /// states are flushed to disk before this completes, so a machine that goes down next keeps them.
     /// </summary>
     public async Task StopAllAsync(string reason, TimeSpan grace)
     {
@@ -121,9 +122,24 @@ public sealed class RunStage : IStage<V1Pod>, IPodRuntimeSource
             await w.SuspendAsync(reason, grace);
             w.Dispose();
         }));
+
+        try
+        {
+            _options.State?.FlushToDisk();
+        }
+        catch (IOException ex)
+        {
+            Log.StateNotFlushed(_logger, ex);
+        }
     }
 
     private ValueTask PublishAsync(string uid, V1Pod pod, PodRuntimeStatus status) => _report(
         new PodReport(uid, pod.Metadata.NamespaceProperty ?? "default", pod.Metadata.Name, PodReportKind.Updated, PodReportOrigin.Runtime, status.Reason, status.Message, pod.Metadata.ResourceVersion, _time.GetUtcNow(), status),
         CancellationToken.None);
+
+    private static partial class Log
+    {
+        [LoggerMessage(2110, LogLevel.Warning, "The pods' saved states could not be flushed to disk at shutdown; a machine crash now may lose the last changes")]
+        public static partial void StateNotFlushed(ILogger logger, Exception exception);
+    }
 }

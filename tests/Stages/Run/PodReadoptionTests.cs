@@ -37,16 +37,64 @@ public sealed class PodReadoptionTests
             Assert.AreEqual(ContainerExit.KilledExitCode, ((TerminatedState)last.Containers[0].State).ExitCode);
         }
 
-        await using var second = new RunHarness(Images(), root: root, saveState: true);
-        await second.SubmitAsync(pod, TestContext.CancellationToken);
-        var readopted = (await second.WaitForAsync(pod, s => s.Containers[0].Running, TestContext.CancellationToken)).Runtime!;
+        await using (var second = new RunHarness(Images(), root: root, saveState: true))
+        {
+            await second.SubmitAsync(pod, TestContext.CancellationToken);
+            var readopted = (await second.WaitForAsync(pod, s => s.Containers[0].Running, TestContext.CancellationToken)).Runtime!;
 
-        Assert.AreEqual(1, readopted.Containers[0].RestartCount);
-        Assert.AreEqual("wasm://uid-server/main/1", readopted.Containers[0].ContainerId);
-        Assert.AreEqual(ContainerExit.KilledExitCode, readopted.Containers[0].LastState!.ExitCode);
-        Assert.AreEqual("The node agent stopped while the container was running.", readopted.Containers[0].LastState!.Message);
-        Assert.IsTrue(File.Exists(Path.Combine(second.LogRoot, "default_server_uid-server", "main", "0.log")), "the first run's log is kept for previous=true");
-        Assert.IsTrue(File.Exists(Path.Combine(second.LogRoot, "default_server_uid-server", "main", "1.log")));
+            Assert.AreEqual(1, readopted.Containers[0].RestartCount);
+            Assert.AreEqual("wasm://uid-server/main/1", readopted.Containers[0].ContainerId);
+            Assert.AreEqual(ContainerExit.KilledExitCode, readopted.Containers[0].LastState!.ExitCode);
+            Assert.AreEqual("The node agent stopped while the container was running.", readopted.Containers[0].LastState!.Message);
+            Assert.IsTrue(File.Exists(Path.Combine(second.LogRoot, "default_server_uid-server", "main", "0.log")), "the first run's log is kept for previous=true");
+            Assert.IsTrue(File.Exists(Path.Combine(second.LogRoot, "default_server_uid-server", "main", "1.log")));
+        }
+
+        Directory.Delete(root, recursive: true);
+    }
+
+    /// <summary>
+    /// The race behind the flaky readoption test, held open with gates: the worker is stopped right after
+    /// it has marked the container Running (what the status stage reads and publishes) and the agent's
+    /// stop begins right there. The state file must already hold the run, or the next agent loses it.
+    /// </summary>
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_run_already_shown_Running_is_counted_when_the_agent_stops_before_the_worker_goes_on()
+    {
+        var root = Root();
+        var pod = RunHarness.Pod("server", restartPolicy: "Always", images: ["spin"]);
+        using var release = new ManualResetEventSlim();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using (var first = new RunHarness(Images(), root: root, saveState: true))
+        {
+            first.Events.OnRecorded = reason =>
+            {
+                if (reason == "Started")
+                {
+                    started.TrySetResult();
+                    release.Wait(TestContext.CancellationToken); // the worker, held between Running and what follows
+                }
+                else if (reason == "Killing")
+                {
+                    release.Set(); // the agent's stop has suspended the pod: let the worker go on
+                }
+            };
+            await first.SubmitAsync(pod, TestContext.CancellationToken);
+            await started.Task.WaitAsync(TestContext.CancellationToken);
+            Assert.IsTrue(first.Run.Current(pod.Metadata.Uid)!.Containers[0].Running, "the status stage would publish Running now");
+            await first.Pipeline.StopAsync();
+        }
+
+        await using (var second = new RunHarness(Images(), root: root, saveState: true))
+        {
+            await second.SubmitAsync(pod, TestContext.CancellationToken);
+            var readopted = (await second.WaitForAsync(pod, s => s.Containers[0].Running, TestContext.CancellationToken)).Runtime!;
+
+            Assert.AreEqual(1, readopted.Containers[0].RestartCount, "the run the first agent showed is counted");
+            Assert.AreEqual("The node agent stopped while the container was running.", readopted.Containers[0].LastState!.Message);
+        }
+
         Directory.Delete(root, recursive: true);
     }
 
@@ -64,14 +112,17 @@ public sealed class PodReadoptionTests
             finishedAt = ((TerminatedState)done.Containers[0].State).FinishedAt;
         }
 
-        await using var second = new RunHarness(Images(), root: root, saveState: true);
-        await second.SubmitAsync(pod, TestContext.CancellationToken);
-        var readopted = (await second.WaitForAsync(pod, s => s.Phase == PodPhase.Succeeded, TestContext.CancellationToken)).Runtime!;
+        await using (var second = new RunHarness(Images(), root: root, saveState: true))
+        {
+            await second.SubmitAsync(pod, TestContext.CancellationToken);
+            var readopted = (await second.WaitForAsync(pod, s => s.Phase == PodPhase.Succeeded, TestContext.CancellationToken)).Runtime!;
 
-        var terminated = (TerminatedState)readopted.Containers[0].State;
-        Assert.AreEqual(finishedAt, terminated.FinishedAt, "the same run, not a new one");
-        Assert.AreEqual(0, readopted.Containers[0].RestartCount);
-        Assert.IsFalse(File.Exists(Path.Combine(second.LogRoot, "default_hello_uid-hello", "main", "1.log")));
+            var terminated = (TerminatedState)readopted.Containers[0].State;
+            Assert.AreEqual(finishedAt, terminated.FinishedAt, "the same run, not a new one");
+            Assert.AreEqual(0, readopted.Containers[0].RestartCount);
+            Assert.IsFalse(File.Exists(Path.Combine(second.LogRoot, "default_hello_uid-hello", "main", "1.log")));
+        }
+
         Directory.Delete(root, recursive: true);
     }
 
@@ -87,11 +138,14 @@ public sealed class PodReadoptionTests
             await first.WaitForAsync(pod, s => s.Containers[0].State is WaitingState { Reason: "CrashLoopBackOff" }, TestContext.CancellationToken);
         }
 
-        await using var second = new RunHarness(Images(), root: root, saveState: true);
-        await second.SubmitAsync(pod, TestContext.CancellationToken);
-        var again = (await second.WaitForAsync(pod, s => s.Containers[0].RestartCount == 1 && s.Containers[0].State is WaitingState { Reason: "CrashLoopBackOff" }, TestContext.CancellationToken)).Runtime!;
-        Assert.AreEqual(1, again.Containers[0].LastState!.ExitCode);
-        Assert.IsTrue(File.Exists(Path.Combine(second.LogRoot, "default_crasher_uid-crasher", "main", "1.log")));
+        await using (var second = new RunHarness(Images(), root: root, saveState: true))
+        {
+            await second.SubmitAsync(pod, TestContext.CancellationToken);
+            var again = (await second.WaitForAsync(pod, s => s.Containers[0].RestartCount == 1 && s.Containers[0].State is WaitingState { Reason: "CrashLoopBackOff" }, TestContext.CancellationToken)).Runtime!;
+            Assert.AreEqual(1, again.Containers[0].LastState!.ExitCode);
+            Assert.IsTrue(File.Exists(Path.Combine(second.LogRoot, "default_crasher_uid-crasher", "main", "1.log")));
+        }
+
         Directory.Delete(root, recursive: true);
     }
 

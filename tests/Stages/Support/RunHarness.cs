@@ -78,8 +78,14 @@ internal sealed class RecordedEvents : Krustlet.Stages.PodEvents.IPodEventRecord
 
     public IReadOnlyList<(string Pod, bool Warning, string Reason, string Message)> All => [.. _events];
 
-    public void Record(V1Pod pod, bool warning, string reason, string message, string? container = null) =>
+    /// <summary>Runs on the recording thread after each event is kept: a test's gate on a step of the run stage.</summary>
+    public Action<string>? OnRecorded { get; set; }
+
+    public void Record(V1Pod pod, bool warning, string reason, string message, string? container = null)
+    {
         _events.Enqueue((pod.Metadata.Name, warning, reason, message));
+        OnRecorded?.Invoke(reason);
+    }
 }
 
 /// <summary>A pod pipeline with the real compile and run stages on a fake clock.</summary>
