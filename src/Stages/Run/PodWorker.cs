@@ -376,21 +376,19 @@ internal sealed partial class PodWorker : IDisposable
                 return null;
             }
 
+            // The run's log exists before the container can be seen Running (the kubelet API serves it
+            // as the current run), so it is created first, under the lock that Snapshot reads under.
+            var restarts = run.RestartCount + (restart ? 1 : 0);
+            logPath = LogPath(run.Name, restarts);
+            CriLogWriter.Create(logPath);
+
             control = new ContainerControl(_time, _deadline);
             run.Control = control;
-            if (restart)
-            {
-                run.RestartCount++;
-            }
-
+            run.RestartCount = restarts;
             run.ContainerId = $"wasm://{_uid}/{run.Name}/{run.RestartCount}";
             run.State = new RunningState(_time.GetUtcNow());
-            logPath = LogPath(run.Name, run.RestartCount);
             SaveLocked();
         }
-
-        // The run's log exists once the container is reported Running: the kubelet API serves it as the current run.
-        CriLogWriter.Create(logPath);
 
         _events.Record(_pod, false, "Created", $"Created container {run.Name}", run.Name);
         _events.Record(_pod, false, "Started", $"Started container {run.Name}", run.Name);
