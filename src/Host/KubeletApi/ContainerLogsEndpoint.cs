@@ -39,7 +39,13 @@ internal sealed class ContainerLogsEndpoint(IKubeletPods pods, string logRoot, T
         }
 
         var uid = pod.Metadata.Uid;
-        var directory = Stages.Run.PodLogLayout.ContainerDirectory(logRoot, ns, podName, uid, containerName);
+        if (!TryContainerDirectory(logRoot, ns, podName, uid, containerName, out var directory))
+        {
+            // A pod whose names were refused at admission never ran, so it has no log; and no name may lead outside the log root.
+            await KubeletServer.WriteTextAsync(context, StatusCodes.Status400BadRequest, $"container \"{containerName}\" in pod \"{ns}/{podName}\" has no log: its names are not valid", cancellationToken);
+            return;
+        }
+
         var runs = RunLogReader.Runs(directory);
         if (runs.Count == 0 || (query.Previous && runs.Count < 2))
         {
@@ -181,6 +187,20 @@ internal sealed class ContainerLogsEndpoint(IKubeletPods pods, string logRoot, T
 
     private V1Pod? Find(string ns, string name) =>
         pods.Pods().FirstOrDefault(p => p.Metadata?.Name == name && (p.Metadata.NamespaceProperty ?? "default") == ns);
+
+    private static bool TryContainerDirectory(string logRoot, string ns, string podName, string uid, string container, out string directory)
+    {
+        try
+        {
+            directory = Stages.Run.PodLogLayout.ContainerDirectory(logRoot, ns, podName, uid, container);
+            return true;
+        }
+        catch (Stages.UnsafePathException)
+        {
+            directory = string.Empty;
+            return false;
+        }
+    }
 
     private static List<string> ContainerNames(V1Pod pod) =>
         [.. (pod.Spec?.InitContainers ?? []).Select(c => c.Name), .. (pod.Spec?.Containers ?? []).Select(c => c.Name)];

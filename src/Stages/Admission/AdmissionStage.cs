@@ -20,13 +20,16 @@ public sealed record NodeAllocatable(string NodeName, int MaxPods, ResourceQuant
 }
 
 /// <summary>
-/// Decides whether this node can run a pod, as the kubelet's admission does: the pod must be bound to
+/// Decides whether this node can run a pod, as the kubelet's admission does: its names must be valid as
+/// the API server validates them (<see cref="PodValidation"/>, reason <c>Invalid</c>), it must be bound to
 /// this node, fit in the pod count and the allocatable CPU and memory left by the pods already admitted,
 /// and ask for nothing a wasm sandbox cannot honour. A refused pod fails with the kubelet's reason
 /// (<c>OutOfpods</c>, <c>OutOfcpu</c>, <c>OutOfmemory</c>, <c>NodeName</c>) or <c>UnsupportedPodSpec</c>
 /// naming the field. Admitted pods hold their share until their teardown.
 /// </summary>
-public sealed class AdmissionStage(NodeAllocatable node) : IStage<V1Pod>
+/// <param name="node">What the node offers.</param>
+/// <param name="maxContainersPerPod">The most init and app containers one pod may have together.</param>
+public sealed class AdmissionStage(NodeAllocatable node, int maxContainersPerPod = PodValidation.DefaultMaxContainers) : IStage<V1Pod>
 {
     public const string OutOfPods = "OutOfpods";
     public const string OutOfCpu = "OutOfcpu";
@@ -70,6 +73,11 @@ public sealed class AdmissionStage(NodeAllocatable node) : IStage<V1Pod>
 
     private StageOutcome Admit(string uid, V1Pod pod)
     {
+        if (PodValidation.Validate(pod, maxContainersPerPod) is { } invalid)
+        {
+            return StageOutcome.Fail(PodValidation.Reason, invalid);
+        }
+
         if (pod.Spec?.NodeName is { Length: > 0 } bound && bound != node.NodeName)
         {
             return StageOutcome.Fail(NodeNameReason, $"Pod is bound to node {bound}, not to this node {node.NodeName}");

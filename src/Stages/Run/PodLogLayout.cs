@@ -10,12 +10,28 @@ namespace Krustlet.Stages.Run;
 public static class PodLogLayout
 {
     /// <summary>The directory of one container's runs.</summary>
+    /// <exception cref="UnsafePathException">A name would lead outside the log root (<see cref="DataPath"/>).</exception>
     public static string ContainerDirectory(string logRoot, string @namespace, string name, string uid, string container) =>
-        Path.Combine(logRoot, $"{@namespace}_{name}_{uid}", container);
+        DataPath.Under(logRoot, PodDirectoryName(@namespace, name, uid), container);
 
     /// <summary>The log file of one run of a container.</summary>
+    /// <exception cref="UnsafePathException">A name would lead outside the log root (<see cref="DataPath"/>).</exception>
     public static string RunLog(string logRoot, string @namespace, string name, string uid, string container, int restart) =>
-        Path.Combine(ContainerDirectory(logRoot, @namespace, name, uid, container), string.Create(CultureInfo.InvariantCulture, $"{restart}.log"));
+        DataPath.Under(logRoot, PodDirectoryName(@namespace, name, uid), container, string.Create(CultureInfo.InvariantCulture, $"{restart}.log"));
+
+    private static string PodDirectoryName(string @namespace, string name, string uid)
+    {
+        // Each part on its own is a path segment: "..", "." or an empty part would otherwise hide in the joined name.
+        foreach (var part in (ReadOnlySpan<string>)[@namespace, name, uid])
+        {
+            if (DataPath.SegmentProblem(part) is { } problem)
+            {
+                throw new UnsafePathException($"pod log directory: {problem}");
+            }
+        }
+
+        return $"{@namespace}_{name}_{uid}";
+    }
 
     /// <summary>The pod UID a pod's log directory belongs to: names and namespaces cannot hold '_', so the UID follows the last one.</summary>
     public static string UidOf(string podDirectory)

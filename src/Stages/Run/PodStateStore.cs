@@ -121,6 +121,6 @@ public sealed partial class PodStateStore
             throw new ArgumentException($"'{uid}' is not a pod UID.", nameof(uid));
         }
 
-        return Path.Combine(_root, $"{uid}.json");
+        return DataPath.Under(_root, $"{uid}.json");
     }
 }

@@ -127,7 +127,8 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
     }
 
     /// <summary>The directory of a pod's volume.</summary>
-    public string VolumePath(string uid, string volume) => Path.Combine(_options.PodsRoot, uid, "volumes", volume);
+    /// <exception cref="UnsafePathException">The UID or the volume's name would lead outside the pods directory.</exception>
+    public string VolumePath(string uid, string volume) => DataPath.Under(_options.PodsRoot, uid, "volumes", volume);
 
     public async ValueTask<StageOutcome> ApplyAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken)
     {
@@ -135,7 +136,7 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
         var pod = item.Value!;
         try
         {
-            var podDirectory = Path.Combine(_options.PodsRoot, item.Key);
+            var podDirectory = DataPath.Under(_options.PodsRoot, item.Key);
             PrivateDirectory.Create(podDirectory);
             PrivateDirectory.Create(Path.Combine(podDirectory, "volumes"));
             var volumes = new Dictionary<string, (string Path, bool AlwaysReadOnly)>(StringComparer.Ordinal);
@@ -165,6 +166,10 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
             _retry.Schedule(item.Key, "config", "retrying a missing or invalid configuration");
             return StageOutcome.Fail(PodConfigException.Reason, ex.Message);
         }
+        catch (UnsafePathException ex)
+        {
+            return StageOutcome.Fail(PodConfigException.Reason, $"volumes: {ex.Message}");
+        }
     }
 
     public ValueTask<StageOutcome> TeardownAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken)
@@ -173,8 +178,8 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
         _retry.ClearPod(item.Key);
         _sizeLimits.TryRemove(item.Key, out _);
         _evicted.TryRemove(item.Key, out _);
-        var podDirectory = Path.Combine(_options.PodsRoot, item.Key);
-        if (Directory.Exists(podDirectory))
+        var podDirectory = DataPath.TryUnder(_options.PodsRoot, item.Key); // null: a UID no directory was made for
+        if (podDirectory is not null && Directory.Exists(podDirectory))
         {
             // Recursive deletion removes links themselves, never what they point to.
             Directory.Delete(podDirectory, recursive: true);

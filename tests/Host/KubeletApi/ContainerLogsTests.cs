@@ -142,6 +142,37 @@ public sealed class ContainerLogsTests
         Assert.AreEqual("only run\n", await LogsAsync(client, "default/web/main?follow=false&timestamps=0&previous=FALSE"));
     }
 
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task No_name_in_a_pod_or_the_url_reads_outside_the_log_root()
+    {
+        var clock = new FakeTimeProvider(Start);
+        await using var host = await KubeletApiHost.StartAsync(TestContext.CancellationToken, clock);
+        var outside = Directory.CreateTempSubdirectory("krustlet-outside-").FullName;
+        Directory.CreateDirectory(Path.Combine(outside, "main"));
+        await File.WriteAllTextAsync(Path.Combine(outside, "main", "0.log"), "2026-03-01T12:00:00.000000000Z stdout F secret\n", TestContext.CancellationToken);
+
+        // A pod the node was sent with a container name that leads out (admission refused it; the node still lists it),
+        // and a valid pod whose log directory someone replaced with a link to elsewhere.
+        var escaping = TestPods.Pod("escaping", "uid-escaping", [".."]);
+        var linked = TestPods.Pod("linked", "uid-linked", ["main"]);
+        host.Pods.Set(escaping, linked);
+        Directory.CreateDirectory(host.LogRoot);
+        Directory.CreateSymbolicLink(Path.Combine(host.LogRoot, "default_linked_uid-linked"), outside);
+
+        using var client = host.Authorized();
+        await AssertErrorAsync(client, "default/linked/main", HttpStatusCode.BadRequest, "container \"main\" in pod \"default/linked\" has no log: its names are not valid");
+        foreach (var path in new[] { "default/escaping/%2e%2e", "default/escaping/%2E%2E", "%2e%2e/%2e%2e/main", "default/%2e%2e/main", "default/linked/%2e%2e", "default%2f..%2f../linked/main" })
+        {
+            using var response = await client.GetAsync(new Uri($"/containerLogs/{path}", UriKind.Relative), TestContext.CancellationToken);
+            var body = await response.Content.ReadAsStringAsync(TestContext.CancellationToken);
+            Assert.AreNotEqual(HttpStatusCode.OK, response.StatusCode, path);
+            Assert.DoesNotContain("secret", body, path);
+        }
+
+        Directory.Delete(outside, recursive: true);
+    }
+
     private async Task<string> LogsAsync(HttpClient client, string path)
     {
         using var response = await client.GetAsync(new Uri($"/containerLogs/{path}", UriKind.Relative), TestContext.CancellationToken);

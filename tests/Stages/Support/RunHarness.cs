@@ -100,7 +100,8 @@ internal sealed class RunHarness : IAsyncDisposable
     /// <param name="slots">The executor pool's size.</param>
     /// <param name="root">A data directory to use (and keep): a second harness on it plays a restarted agent.</param>
     /// <param name="saveState">Save pods' runtime state under the root, as the agent does.</param>
-    public RunHarness(IReadOnlyDictionary<string, string> images, int slots = 8, string? root = null, bool saveState = false)
+    /// <param name="admission">The admission stage (default: one that admits everything).</param>
+    public RunHarness(IReadOnlyDictionary<string, string> images, int slots = 8, string? root = null, bool saveState = false, IStage<V1Pod>? admission = null)
     {
         _ownsRoot = root is null;
         _root = root ?? Directory.CreateTempSubdirectory("krustlet-pods-").FullName;
@@ -109,7 +110,7 @@ internal sealed class RunHarness : IAsyncDisposable
         State = saveState ? new PodStateStore(Path.Combine(_root, "state")) : null;
         Run = new RunStage(Pool, new RunOptions(Path.Combine(_root, "logs")) { State = State }, Time, events: Events);
         Pipeline = PodPipeline.Start(
-            new PodStages(new RecordingStage(StageNames.Admission), new LocalImages(images), new CompileStage(Cache), new RecordingStage(StageNames.VolumeSetup), Run),
+            new PodStages(admission ?? new RecordingStage(StageNames.Admission), new LocalImages(images), new CompileStage(Cache), new RecordingStage(StageNames.VolumeSetup), Run),
             Writer,
             TestPods.Options(),
             time: Time);
