@@ -32,6 +32,16 @@ public sealed record WasmEngineOptions
     public bool CompactMemories { get; init; }
 
     /// <summary>
+    /// <c>Wasm:MaxContainerMemory</c>: the bytes each linear memory and each table of one container may
+    /// reach when its pod sets no <c>limits.memory</c>, and the ceiling for one that sets more. Every
+    /// guest runs inside the agent's process, so this keeps a pod without limits from taking the node.
+    /// </summary>
+    public long MaxContainerMemory { get; init; } = DefaultMaxContainerMemory;
+
+    /// <summary>The default of <see cref="MaxContainerMemory"/>: 2 GiB.</summary>
+    public const long DefaultMaxContainerMemory = 2L * 1024 * 1024 * 1024;
+
+    /// <summary>
     /// Reads <c>Wasm:*</c> over the defaults. Returns the options, or null and every problem found, each
     /// naming its setting.
     /// </summary>

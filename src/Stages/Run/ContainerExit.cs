@@ -14,6 +14,9 @@ public enum ExitKind
 
     /// <summary>The container could not be started (an import missing, no entry point).</summary>
     FailedToStart,
+
+    /// <summary>The guest declares a memory or table larger than its memory limit: refused before it ran, reported as OOMKilled.</summary>
+    OutOfMemory,
 }
 
 /// <summary>

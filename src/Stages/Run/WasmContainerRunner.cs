@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Krustlet.Stages.Compile;
 using Wasmtime;
 using Wasmtime.Components;
@@ -11,7 +12,7 @@ namespace Krustlet.Stages.Run;
 /// <c>wasi:cli/run</c> (component). Blocks for as long as the guest runs; the executor pool gives
 /// every run a dedicated thread.
 /// </summary>
-public static class WasmContainerRunner
+public static partial class WasmContainerRunner
 {
     private static readonly string[] RunInterfaceVersions = [.. Enumerable.Range(0, 10).Select(v => $"wasi:cli/run@0.2.{v}")];
 
@@ -27,10 +28,8 @@ public static class WasmContainerRunner
         try
         {
             using var store = new Store(host.Engine);
-            if (launch.MemoryLimitBytes is { } limit)
-            {
-                store.SetLimits(memorySize: limit);
-            }
+            var limit = MemoryLimit(launch.MemoryLimitBytes, host.Options.MaxContainerMemory);
+            store.SetLimits(memorySize: limit, tableElements: TableElementsWithin(limit), instances: MaxInstances, tables: MaxTables, memories: MaxMemories);
 
             if (host.Options.FuelEnabled)
             {
@@ -70,11 +69,34 @@ public static class WasmContainerRunner
         {
             return new ContainerExit(ExitKind.Trapped, ContainerExit.TrapExitCode, "Error", $"wasm trap: {Describe(ex.Type)}: {FirstLine(ex.Message)}", startedAt, time.GetUtcNow());
         }
+        catch (WasmtimeException ex) when (OverLimit(ex.Message, launch, host) is { } message)
+        {
+            return new ContainerExit(ExitKind.OutOfMemory, ContainerExit.KilledExitCode, "OOMKilled", message, startedAt, time.GetUtcNow());
+        }
         catch (Exception ex) when (ex is WasmtimeException or ContainerStartException)
         {
             return new ContainerExit(ExitKind.FailedToStart, 128, "StartError", FirstLine(ex.Message), startedAt, time.GetUtcNow());
         }
     }
+
+    /// <summary>The bytes one table element takes as Wasmtime stores it (a pointer; GC references take 4).</summary>
+    public const int TableElementBytes = 8;
+
+    // Wasmtime's defaults are 10,000 of each; a core module has one instance and, from wasi-libc, Rust
+    // or a component's main module, one memory and one table. The limit bounds each memory and each
+    // table, so these counts bound what one guest can hold: at most (memories + tables) x the limit.
+    private const long MaxInstances = 64;
+    private const long MaxTables = 16;
+    private const long MaxMemories = 16;
+
+    /// <summary>
+    /// The bytes a container's memories and tables may each grow to: its <c>limits.memory</c>, never more
+    /// than the node-wide <c>Wasm:MaxContainerMemory</c>, which also bounds containers that set none.
+    /// </summary>
+    public static long MemoryLimit(long? podLimit, long nodeCap) => podLimit is { } limit ? Math.Min(limit, nodeCap) : nodeCap;
+
+    /// <summary>How many table elements fit in <paramref name="limit"/> bytes.</summary>
+    public static uint TableElementsWithin(long limit) => (uint)Math.Clamp(limit / TableElementBytes, 0, uint.MaxValue);
 
     private static int RunModule(WasmEngineHost host, Store store, Module module)
     {
@@ -95,6 +117,30 @@ public static class WasmContainerRunner
         var result = run.Call([]);
         return result is { Kind: ComponentValueKind.Result, IsOk: false } ? 1 : 0;
     }
+
+    // Wasmtime refuses at instantiation a memory or table whose declared minimum is over the store's
+    // limits ("table minimum size of N elements exceeds table limits", "memory minimum size of N pages
+    // exceeds memory limits"): the guest needed more than its limit before it could run.
+    private static string? OverLimit(string message, ContainerLaunch launch, WasmEngineHost host)
+    {
+        var first = FirstLine(message);
+        var limit = MemoryLimit(launch.MemoryLimitBytes, host.Options.MaxContainerMemory);
+        var whose = launch.MemoryLimitBytes is { } own && own <= host.Options.MaxContainerMemory
+            ? $"the container's memory limit of {limit} bytes"
+            : $"the node's per-container memory cap (Wasm:MaxContainerMemory) of {limit} bytes";
+        var match = MinimumOverLimit().Match(first);
+        if (!match.Success || !long.TryParse(match.Groups["count"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var count))
+        {
+            return null;
+        }
+
+        return match.Groups["kind"].Value == "table"
+            ? string.Create(CultureInfo.InvariantCulture, $"the module's table of {count} elements needs {count * TableElementBytes} bytes, over {whose}")
+            : string.Create(CultureInfo.InvariantCulture, $"the module's memory of {count} pages needs {count * 65536} bytes, over {whose}");
+    }
+
+    [GeneratedRegex(@"^(?<kind>table|memory) minimum size of (?<count>\d+) (elements|pages) exceeds (table|memory) limits", RegexOptions.CultureInvariant)]
+    private static partial Regex MinimumOverLimit();
 
     private static ContainerExit Exited(int code, DateTimeOffset startedAt, TimeProvider time) =>
         new(ExitKind.Exited, code, code == 0 ? "Completed" : "Error", null, startedAt, time.GetUtcNow());

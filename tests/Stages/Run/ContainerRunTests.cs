@@ -11,6 +11,7 @@ public sealed class ContainerRunTests
     private static readonly WasmEngineHost Host = new(new WasmEngineOptions());
     private static readonly WasmEngineHost FuelHost = new(new WasmEngineOptions { FuelEnabled = true, FuelPerContainer = 100_000 });
     private static readonly WasmEngineHost CompactHost = new(new WasmEngineOptions { CompactMemories = true });
+    private static readonly WasmEngineHost CappedHost = new(new WasmEngineOptions { MaxContainerMemory = 64L * 1024 * 1024 });
 
     private string _root = null!;
 
@@ -220,6 +221,49 @@ public sealed class ContainerRunTests
         StringAssert.StartsWith(line, "allocation refused after ");
         var mib = int.Parse(line.Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture);
         Assert.IsTrue(mib is > 0 and < 16, line);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_memory_limit_covers_tables_too()
+    {
+        // 100,000,000 funcref elements are 800 MB as Wasmtime stores them; the limit is 64 MiB.
+        var declared = await Compile(WasmFixtures.Wat("(module (table 100000000 funcref) (func (export \"_start\")))"));
+        var (refused, _) = await Run(Launch(declared, memory: 64 * 1024 * 1024));
+        Assert.AreEqual(ExitKind.OutOfMemory, refused.Kind);
+        Assert.AreEqual(ContainerExit.KilledExitCode, refused.ExitCode);
+        Assert.AreEqual("OOMKilled", refused.Reason);
+        Assert.AreEqual("the module's table of 100000000 elements needs 800000000 bytes, over the container's memory limit of 67108864 bytes", refused.Message);
+
+        // A table that starts small and is filled past the limit at run time: table.grow fails (-1), as memory.grow does.
+        var grows = await Compile(WasmFixtures.Wat("""
+            (module
+              (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+              (memory (export "memory") 1)
+              (table $t 1 funcref)
+              (func (export "_start")
+                (if (i32.eq (table.grow $t (ref.null func) (i32.const 100000000)) (i32.const -1))
+                  (then (call $exit (i32.const 3))))
+                (call $exit (i32.const 0))))
+            """));
+        var (grown, _) = await Run(Launch(grows, memory: 64 * 1024 * 1024));
+        Assert.AreEqual(3, grown.ExitCode, grown.Message);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_container_without_a_limit_is_bounded_by_the_node_cap()
+    {
+        var memory = await Compile(WasmFixtures.Wat("(module (memory 2048) (func (export \"_start\")))"), CappedHost);
+        var (capped, _) = await Run(Launch(memory), CappedHost);
+        Assert.AreEqual("OOMKilled", capped.Reason, capped.Message);
+        Assert.AreEqual("the module's memory of 2048 pages needs 134217728 bytes, over the node's per-container memory cap (Wasm:MaxContainerMemory) of 67108864 bytes", capped.Message);
+
+        var (larger, _) = await Run(Launch(memory, memory: 1024L * 1024 * 1024), CappedHost);
+        Assert.AreEqual("OOMKilled", larger.Reason, "a pod's limit above the cap does not lift it");
+
+        var (within, _) = await Run(Launch(await Compile(WasmFixtures.Wat("(module (memory 2048) (func (export \"_start\")))")), memory: 256L * 1024 * 1024));
+        Assert.AreEqual(0, within.ExitCode, "within both the pod's limit and the default cap");
     }
 
     [TestMethod]

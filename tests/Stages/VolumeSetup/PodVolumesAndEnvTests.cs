@@ -288,7 +288,7 @@ public sealed class PodVolumesAndEnvTests
             _ => new V1Volume { Name = "v", EmptyDir = new V1EmptyDirVolumeSource() },
         };
         var mount = new V1VolumeMount { Name = "v", MountPath = "/v", SubPath = attack == "subPath" ? "../../outside" : null };
-        var pod = Pod($"attack-{attack}", harness.HostDir, [], [volume], [mount]);
+        var pod = Pod($"attack-{attack.ToLowerInvariant()}", harness.HostDir, [], [volume], [mount]);
 
         await harness.Pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
         var failed = await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Kind == PodReportKind.Failed, TestContext.CancellationToken);
