@@ -48,7 +48,9 @@ public sealed class AgentIntegrationTests
         using var pool = new ExecutorPool(Host, 8);
         var events = KubernetesEventRecorder.Start(client, "wasm-node");
         var writer = new Observed(new KubernetesPodStatusWriter(client, "10.0.0.9"));
-        var runStage = new RunStage(pool, new RunOptions(Path.Combine(root, "logs")) { Backoff = new RestartBackoffOptions { Initial = TimeSpan.FromMilliseconds(20) } }, events: events);
+        // The run stage's backoffs run on a fake clock the test advances: no wait on wall time.
+        var runTime = new SignallingTimeProvider();
+        var runStage = new RunStage(pool, new RunOptions(Path.Combine(root, "logs")), runTime, events: events);
         await using var pipeline = PodPipeline.Start(
             new PodStages(
                 new AdmissionStage(node),
@@ -72,6 +74,7 @@ public sealed class AgentIntegrationTests
         // Restarts per policy are visible in the status; configMaps and secrets come from the API.
         api.Put("configmaps", JsonNode.Parse(KubernetesJson.Serialize(new V1ConfigMap { ApiVersion = "v1", Kind = "ConfigMap", Metadata = new V1ObjectMeta { Name = "settings", NamespaceProperty = "default" }, Data = new Dictionary<string, string> { ["mode"] = "from-the-api" } }))!.AsObject());
         api.Put("secrets", JsonNode.Parse(KubernetesJson.Serialize(new V1Secret { ApiVersion = "v1", Kind = "Secret", Metadata = new V1ObjectMeta { Name = "creds", NamespaceProperty = "default" }, Data = new Dictionary<string, byte[]> { ["token"] = "s3cret"u8.ToArray() } }))!.AsObject());
+        var firstBackoff = runTime.NextTimer; // the crasher's, the only timer on the run stage's clock until a pod is deleted
         api.Put("pods", PodJson("crasher", "crash", "OnFailure"));
         api.Put("pods", PodJson("reader", "inspect", "Never", spec =>
         {
@@ -82,6 +85,11 @@ public sealed class AgentIntegrationTests
         }));
         var crasherUid = api.Get("pods", "default", "crasher")!["metadata"]!["uid"]!.GetValue<string>();
         var readerUid = api.Get("pods", "default", "reader")!["metadata"]!["uid"]!.GetValue<string>();
+        await firstBackoff.WaitAsync(TestContext.CancellationToken);
+        var secondBackoff = runTime.NextTimer;
+        runTime.Advance(TimeSpan.FromSeconds(10));
+        await secondBackoff.WaitAsync(TestContext.CancellationToken);
+        runTime.Advance(TimeSpan.FromSeconds(20));
         await writer.Seen.WaitForAsync(crasherUid, r => r.Runtime?.Containers[0].RestartCount >= 2, TestContext.CancellationToken);
         await writer.Seen.WaitForAsync(readerUid, r => r.Runtime?.Phase == PodPhase.Succeeded, TestContext.CancellationToken);
         var crasher = KubernetesJson.Deserialize<V1Pod>(api.Get("pods", "default", "crasher")!.ToJsonString());
