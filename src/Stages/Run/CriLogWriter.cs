@@ -33,6 +33,8 @@ public sealed class CriLogWriter : IDisposable
 {
     public const int MaxLineBytes = 16 * 1024;
 
+    private bool _disposed;
+
     private readonly string _path;
     private readonly LogRotationOptions _rotation;
     private readonly TimeProvider _time;
@@ -114,8 +116,19 @@ public sealed class CriLogWriter : IDisposable
         }
     }
 
+    /// <summary>Completes the log and closes its file; a second call does nothing.</summary>
     public void Dispose()
     {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+        }
+
         Complete();
         _file.Dispose();
     }

@@ -40,6 +40,17 @@ public sealed class CriLogWriterTests
     }
 
     [TestMethod]
+    public void Disposing_twice_completes_the_log_once_and_does_not_throw()
+    {
+        var path = Path.Combine(_dir, "0.log");
+        var log = new CriLogWriter(path, LogRotationOptions.Default, new FakeTimeProvider(Noon));
+        log.Write(LogStream.Stdout, "no newline"u8);
+        log.Dispose();
+        log.Dispose();
+        Assert.HasCount(1, File.ReadAllLines(path), "the unfinished line is written once");
+    }
+
+    [TestMethod]
     public void A_very_long_line_is_written_as_partial_entries_then_a_full_one()
     {
         var path = Path.Combine(_dir, "0.log");
