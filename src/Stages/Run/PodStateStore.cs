@@ -64,10 +64,22 @@ public sealed partial class PodStateStore
 
     public string Root => _root;
 
-    /// <summary>The saved state of the pod, or null when there is none or it cannot be read (it is then discarded).</summary>
+    /// <summary>
+    /// The saved state of the pod, or null when there is none or it cannot be read (it is then discarded),
+    /// or when its file is a link (not followed; saving over it fails too, and is logged).
+    /// </summary>
     public SavedPod? Load(string uid)
     {
-        var path = PathOf(uid);
+        string path;
+        try
+        {
+            path = PathOf(uid);
+        }
+        catch (UnsafePathException)
+        {
+            return null;
+        }
+
         try
         {
             return File.Exists(path) ? JsonSerializer.Deserialize<SavedPod>(File.ReadAllBytes(path), Json) : null;

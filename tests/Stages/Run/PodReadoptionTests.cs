@@ -170,6 +170,14 @@ public sealed class PodReadoptionTests
         Assert.IsNull(store.Load("uid-hello"));
         Assert.IsFalse(File.Exists(Path.Combine(store.Root, "uid-hello.json")), "a torn file is discarded");
         Assert.ThrowsExactly<ArgumentException>(() => store.Load("../escape"));
+
+        // A state file that is a link is neither read nor written through.
+        var elsewhere = Path.Combine(root, "elsewhere.json");
+        File.WriteAllText(elsewhere, "{}");
+        File.CreateSymbolicLink(Path.Combine(store.Root, "uid-linked.json"), elsewhere);
+        Assert.IsNull(store.Load("uid-linked"));
+        Assert.ThrowsExactly<UnsafePathException>(() => store.Save(new SavedPod("uid-linked", "default", "linked", DateTimeOffset.UnixEpoch, [], [])));
+        Assert.AreEqual("{}", File.ReadAllText(elsewhere));
         Directory.Delete(root, recursive: true);
     }
 }

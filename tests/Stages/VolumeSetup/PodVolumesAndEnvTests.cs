@@ -297,4 +297,22 @@ public sealed class PodVolumesAndEnvTests
         StringAssert.Contains(failed.Message, message);
         Assert.IsFalse(Directory.Exists(outside), "nothing was written outside the pod's directory");
     }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task A_pod_directory_that_is_already_a_link_is_not_followed()
+    {
+        await using var harness = Start();
+        var outside = Directory.CreateDirectory(Path.Combine(_root, "outside")).FullName;
+        var pod = Pod("linked", harness.HostDir, [], [new V1Volume { Name = "scratch", EmptyDir = new V1EmptyDirVolumeSource() }], [new V1VolumeMount { Name = "scratch", MountPath = "/scratch" }]);
+        Directory.CreateDirectory(Path.Combine(_root, "pods"));
+        Directory.CreateSymbolicLink(Path.Combine(_root, "pods", pod.Metadata.Uid), outside);
+
+        await harness.Pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
+        var failed = await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Kind == PodReportKind.Failed, TestContext.CancellationToken);
+
+        Assert.AreEqual("CreateContainerConfigError", failed.Reason);
+        StringAssert.Contains(failed.Message, "is a symbolic link; the agent does not follow links it did not make");
+        Assert.IsEmpty(Directory.GetFileSystemEntries(outside), "nothing was made through the link");
+    }
 }
