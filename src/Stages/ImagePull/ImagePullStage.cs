@@ -20,19 +20,16 @@ public interface IPodSecretReader
 /// A failed pull starts a backoff for that pod and image (10 s doubling to 300 s, as the kubelet's): the
 /// failure is reported as ErrImagePull, the pod is run through the pipeline again at once to report
 /// ImagePullBackOff while it waits, and again when the backoff expires to retry the pull. Re-entry goes
-/// through the pipeline's per-pod gate (<see cref="UseReentry"/>).
+/// through the pipeline's per-pod gate (<see cref="IPodStageContext.Reenter"/>).
 /// </remarks>
-public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets = null, string? nodeCredentialsFile = null, Run.RestartBackoffOptions? backoff = null, TimeProvider? time = null, PodEvents.IPodEventRecorder? events = null) : IStage<V1Pod>
+public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context, IPodSecretReader? secrets = null, string? nodeCredentialsFile = null, Run.RestartBackoffOptions? backoff = null, TimeProvider? time = null, PodEvents.IPodEventRecorder? events = null) : IStage<V1Pod>
 {
     public const string DockerConfigJsonType = "kubernetes.io/dockerconfigjson";
     public const string DockerConfigJsonKey = ".dockerconfigjson";
     public const string ImagePullBackOff = "ImagePullBackOff";
 
-    private readonly PodRetry _retry = new(backoff, time);
+    private readonly PodRetry _retry = new((context ?? throw new ArgumentNullException(nameof(context))).Reenter, backoff, time);
     private readonly PodEvents.IPodEventRecorder _events = events ?? PodEvents.NullPodEventRecorder.Instance;
-
-    /// <summary>How the stage asks for a pod to run through the pipeline again (the pipeline's <c>Reenter</c>).</summary>
-    public void UseReentry(Func<string, string, bool> reenter) => _retry.UseReentry(reenter);
 
     public string Name => StageNames.ImagePull;
 

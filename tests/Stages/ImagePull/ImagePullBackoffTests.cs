@@ -21,9 +21,12 @@ public sealed class ImagePullBackoffTests
         var handler = new InspectingHandler();
         using var client = new OciRegistryClient(new RegistryOptions(), handler);
         var recorded = new RecordedEvents();
-        var stage = new ImagePullStage(new ImagePuller(client, new ContentStore(root), new RegistryOptions()), time: time, events: recorded);
         var writer = new ObservingWriter();
-        await using var pipeline = PodPipeline.Start(TestPods.Stages() with { ImagePull = stage }, writer, TestPods.Options(), time: time);
+        await using var pipeline = PodPipeline.Start(
+            context => TestPods.Stages() with { ImagePull = new ImagePullStage(new ImagePuller(client, new ContentStore(root), new RegistryOptions()), context, time: time, events: recorded) },
+            writer,
+            TestPods.Options(),
+            time: time);
         var image = ImageReference.Parse($"{registry.Host}/later/app:v1");
         var pod = new V1Pod
         {
