@@ -138,7 +138,7 @@ public sealed class PodPipeline : IAsyncDisposable
         activity.SetTag(PodUidTag, item.Key);
         if (item.Value?.Metadata is { } metadata)
         {
-            activity.SetTag(NamespaceTag, metadata.NamespaceProperty ?? "default");
+            activity.SetTag(NamespaceTag, metadata.Namespace());
             activity.SetTag(PodNameTag, metadata.Name);
         }
     }

@@ -1,5 +1,6 @@
 using System.Text;
 using k8s.Models;
+using Krustlet.Stages;
 using Microsoft.AspNetCore.Http;
 
 namespace Krustlet.Host.KubeletApi;
@@ -180,7 +181,7 @@ internal sealed class ContainerLogsEndpoint(IKubeletPods pods, string logRoot, T
     }
 
     private V1Pod? Find(string ns, string name) =>
-        pods.Pods().FirstOrDefault(p => p.Metadata?.Name == name && (p.Metadata.NamespaceProperty ?? "default") == ns);
+        pods.Pods().FirstOrDefault(p => p.Metadata?.Name == name && p.Namespace() == ns);
 
     private static List<string> ContainerNames(V1Pod pod) =>
         [.. (pod.Spec?.InitContainers ?? []).Select(c => c.Name), .. (pod.Spec?.Containers ?? []).Select(c => c.Name)];

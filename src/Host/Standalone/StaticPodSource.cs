@@ -5,6 +5,7 @@ using System.Threading.Channels;
 using k8s;
 using k8s.Models;
 using Krustlet.Pipeline.Events;
+using Krustlet.Stages;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using YamlDotNet.Core;
@@ -286,13 +287,13 @@ public sealed partial class StaticPodSource : IEventSource<V1Pod>
                 case V1ConfigMap c when string.IsNullOrEmpty(c.Metadata?.Name):
                     return (null, $"{where}a ConfigMap without metadata.name");
                 case V1ConfigMap c:
-                    c.Metadata.NamespaceProperty ??= "default";
+                    c.Metadata.NamespaceProperty ??= ObjectMetaExtensions.DefaultNamespace;
                     configMaps.Add(c);
                     break;
                 case V1Secret s when string.IsNullOrEmpty(s.Metadata?.Name):
                     return (null, $"{where}a Secret without metadata.name");
                 case V1Secret s:
-                    s.Metadata.NamespaceProperty ??= "default";
+                    s.Metadata.NamespaceProperty ??= ObjectMetaExtensions.DefaultNamespace;
                     if (s.StringData is { Count: > 0 })
                     {
                         s.Data ??= new Dictionary<string, byte[]>();
@@ -322,7 +323,7 @@ public sealed partial class StaticPodSource : IEventSource<V1Pod>
         {
             var hash = SHA256.HashData([.. System.Text.Encoding.UTF8.GetBytes($"{file}\n{_nodeName}\n"), .. content]);
             pod.Metadata.Name = $"{pod.Metadata.Name}-{_nodeName}";
-            pod.Metadata.NamespaceProperty ??= "default";
+            pod.Metadata.NamespaceProperty ??= ObjectMetaExtensions.DefaultNamespace;
             pod.Metadata.Uid = new Guid(hash.AsSpan(0, 16), bigEndian: true).ToString();
             pod.Metadata.Annotations ??= new Dictionary<string, string>();
             pod.Metadata.Annotations[ConfigSourceAnnotation] = "file";

@@ -26,7 +26,6 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
 {
     public const string DockerConfigJsonType = "kubernetes.io/dockerconfigjson";
     public const string DockerConfigJsonKey = ".dockerconfigjson";
-    public const string ImagePullBackOff = "ImagePullBackOff";
 
     private readonly PodRetry _retry = new((context ?? throw new ArgumentNullException(nameof(context))).Reenter, backoff, time);
     private readonly PodEvents.IPodEventRecorder _events = events ?? PodEvents.NullPodEventRecorder.Instance;
@@ -56,26 +55,26 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
         {
             if (!ImageReference.TryParse(container.Image, out var image, out var error))
             {
-                return StageOutcome.Fail(ImagePullException.InvalidImageName, $"container {container.Name}: Failed to apply default image tag \"{container.Image}\": couldn't parse image name \"{container.Image}\": {error}");
+                return StageOutcome.Fail(KubeletReasons.InvalidImageName, $"container {container.Name}: Failed to apply default image tag \"{container.Image}\": couldn't parse image name \"{container.Image}\": {error}");
             }
 
             if (_retry.IsWaiting(item.Key, container.Image))
             {
-                return StageOutcome.Fail(ImagePullBackOff, $"container {container.Name}: Back-off pulling image \"{container.Image}\"");
+                return StageOutcome.Fail(KubeletReasons.ImagePullBackOff, $"container {container.Name}: Back-off pulling image \"{container.Image}\"");
             }
 
             try
             {
                 var credentials = await CredentialsAsync(pod, image, cancellationToken);
-                _events.Record(pod, false, "Pulling", $"Pulling image \"{container.Image}\"", container.Name);
+                _events.Record(pod, false, KubeletReasons.PullingImage, $"Pulling image \"{container.Image}\"", container.Name);
                 pulled[container.Name] = await puller.PullAsync(image, PolicyFor(container, image), credentials, cancellationToken);
-                _events.Record(pod, false, "Pulled", $"Successfully pulled image \"{container.Image}\"", container.Name);
+                _events.Record(pod, false, KubeletReasons.PulledImage, $"Successfully pulled image \"{container.Image}\"", container.Name);
                 _retry.Clear(item.Key, container.Image);
             }
             catch (ImagePullException ex)
             {
-                _events.Record(pod, true, "Failed", $"Failed to pull image \"{container.Image}\": {ex.Message}", container.Name);
-                if (ex.Reason == ImagePullException.ErrImagePull)
+                _events.Record(pod, true, KubeletReasons.FailedToPullImage, $"Failed to pull image \"{container.Image}\": {ex.Message}", container.Name);
+                if (ex.Reason == KubeletReasons.ErrImagePull)
                 {
                     _retry.Schedule(item.Key, container.Image, "image pull backoff expired");
 
@@ -109,7 +108,7 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
                 continue;
             }
 
-            var secret = await secrets.GetAsync(pod.Metadata.NamespaceProperty ?? "default", reference.Name, cancellationToken);
+            var secret = await secrets.GetAsync(pod.Namespace(), reference.Name, cancellationToken);
             if (secret?.Data?.TryGetValue(DockerConfigJsonKey, out var bytes) == true && Parse(Encoding.UTF8.GetString(bytes), image, $"secret {reference.Name}") is { } fromSecret)
             {
                 return fromSecret;
@@ -129,7 +128,7 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
         }
         catch (FormatException ex)
         {
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"{source}: {ex.Message}", ex);
+            throw new ImagePullException(KubeletReasons.ErrImagePull, $"{source}: {ex.Message}", ex);
         }
     }
 }

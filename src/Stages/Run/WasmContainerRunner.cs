@@ -60,7 +60,7 @@ public static class WasmContainerRunner
         }
         catch (WasmtimeException ex) when (FindKill(ex) is { } killed)
         {
-            return new ContainerExit(ExitKind.Killed, ContainerExit.KilledExitCode, "Error", $"killed: {killed.Message}", startedAt, time.GetUtcNow());
+            return new ContainerExit(ExitKind.Killed, ContainerExit.KilledExitCode, KubeletReasons.Error, $"killed: {killed.Message}", startedAt, time.GetUtcNow());
         }
         catch (WasmtimeException ex) when (ex.ExitCode is { } code)
         {
@@ -68,11 +68,11 @@ public static class WasmContainerRunner
         }
         catch (TrapException ex)
         {
-            return new ContainerExit(ExitKind.Trapped, ContainerExit.TrapExitCode, "Error", $"wasm trap: {Describe(ex.Type)}: {FirstLine(ex.Message)}", startedAt, time.GetUtcNow());
+            return new ContainerExit(ExitKind.Trapped, ContainerExit.TrapExitCode, KubeletReasons.Error, $"wasm trap: {Describe(ex.Type)}: {FirstLine(ex.Message)}", startedAt, time.GetUtcNow());
         }
         catch (Exception ex) when (ex is WasmtimeException or ContainerStartException)
         {
-            return new ContainerExit(ExitKind.FailedToStart, 128, "StartError", FirstLine(ex.Message), startedAt, time.GetUtcNow());
+            return new ContainerExit(ExitKind.FailedToStart, 128, KubeletReasons.StartError, FirstLine(ex.Message), startedAt, time.GetUtcNow());
         }
     }
 
@@ -97,7 +97,7 @@ public static class WasmContainerRunner
     }
 
     private static ContainerExit Exited(int code, DateTimeOffset startedAt, TimeProvider time) =>
-        new(ExitKind.Exited, code, code == 0 ? "Completed" : "Error", null, startedAt, time.GetUtcNow());
+        new(ExitKind.Exited, code, code == 0 ? KubeletReasons.Completed : KubeletReasons.Error, null, startedAt, time.GetUtcNow());
 
     private static ContainerKilledException? FindKill(Exception ex)
     {

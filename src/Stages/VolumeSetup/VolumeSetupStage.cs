@@ -165,7 +165,7 @@ public sealed class VolumeSetupStage : IStage<V1Pod>, IDisposable
         catch (PodConfigException ex)
         {
             _retry.Schedule(item.Key, "config", "retrying a missing or invalid configuration");
-            return StageOutcome.Fail(PodConfigException.Reason, ex.Message);
+            return StageOutcome.Fail(KubeletReasons.CreateContainerConfigError, ex.Message);
         }
     }
 
@@ -190,7 +190,7 @@ public sealed class VolumeSetupStage : IStage<V1Pod>, IDisposable
         VolumeFiles.Validate(volume.Name, "volume name");
         var root = VolumePath(uid, volume.Name);
         var what = $"volume {volume.Name}";
-        var ns = pod.Metadata.NamespaceProperty ?? "default";
+        var ns = pod.Namespace();
 
         if (volume.EmptyDir is not null)
         {
