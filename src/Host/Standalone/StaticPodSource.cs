@@ -74,8 +74,11 @@ public sealed partial class StaticPodSource : IEventSource<V1Pod>
 
     public string Directory => _directory;
 
+    /// <summary>The kubelet's default fileCheckFrequency.</summary>
+    public static readonly TimeSpan DefaultRescanInterval = TimeSpan.FromSeconds(20);
+
     /// <summary>How often the directory is rescanned besides the watcher's triggers (the kubelet's fileCheckFrequency).</summary>
-    public TimeSpan RescanInterval { get; init; } = TimeSpan.FromSeconds(20);
+    public TimeSpan RescanInterval { get; init; } = DefaultRescanInterval;
 
     /// <summary>Whether a <see cref="FileSystemWatcher"/> triggers rescans (the periodic rescan always runs).</summary>
     public bool WatchFiles { get; init; } = true;
