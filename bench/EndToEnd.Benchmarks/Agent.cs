@@ -54,14 +54,13 @@ internal sealed class Agent : IAsyncDisposable
         var node = new NodeAllocatable(Pods.NodeName, settings.MaxPods, new ResourceQuantity("100000"), new ResourceQuantity("100000Gi"));
         var resources = new NoResources();
         Cache = new CompileCache(Engine, Path.Combine(settings.DataDirectory, "compile-cache"));
-        Run = new RunStage(_pool, new RunOptions(Path.Combine(settings.DataDirectory, "logs")));
         _pipeline = PodPipeline.Start(
-            new PodStages(
+            context => new PodStages(
                 new AdmissionStage(node),
-                new ImagePullStage(new ImagePuller(_registry, new ContentStore(Path.Combine(settings.DataDirectory, "images")), registryOptions), resources),
+                new ImagePullStage(new ImagePuller(_registry, new ContentStore(Path.Combine(settings.DataDirectory, "images")), registryOptions), context, resources),
                 new CompileStage(Cache),
-                new VolumeSetupStage(resources, new VolumeOptions(Path.Combine(settings.DataDirectory, "pods")), node),
-                Run),
+                new VolumeSetupStage(resources, new VolumeOptions(Path.Combine(settings.DataDirectory, "pods")), node, context),
+                new RunStage(_pool, new RunOptions(Path.Combine(settings.DataDirectory, "logs")), context)),
             writer,
             new PipelineOptions(settings.Stages ?? StageNames.Defaults) { ShutdownTimeout = TimeSpan.FromSeconds(60) });
         _running = _pipeline.RunAsync(source ?? Source);
@@ -73,7 +72,7 @@ internal sealed class Agent : IAsyncDisposable
 
     public CompileCache Cache { get; }
 
-    public RunStage Run { get; }
+    public IPodRuntime Run => _pipeline.Stages.Run;
 
     public CountingHandler Requests { get; }
 

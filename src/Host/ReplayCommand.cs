@@ -8,6 +8,7 @@ using Krustlet.Host.Configuration;
 using Krustlet.Host.Standalone;
 using Krustlet.Pipeline.Diagnostics;
 using Krustlet.Pipeline.Replay;
+using Krustlet.Stages;
 using Krustlet.Stages.Admission;
 using Krustlet.Stages.ImagePull;
 using Krustlet.Stages.PodEvents;
@@ -146,8 +147,8 @@ internal static class ReplayCommand
         }
 
         return status!.Phase == "Running"
-            ? containers.All(c => c.State?.Running is not null || c.State?.Terminated is not null || c.State?.Waiting?.Reason == "CrashLoopBackOff")
-            : containers.Any(c => c.State?.Waiting?.Reason is { } reason && reason is not "ContainerCreating" and not "PodInitializing");
+            ? containers.All(c => c.State?.Running is not null || c.State?.Terminated is not null || c.State?.Waiting?.Reason == KubeletReasons.CrashLoopBackOff)
+            : containers.Any(c => c.State?.Waiting?.Reason is { } reason && reason is not KubeletReasons.ContainerCreating and not KubeletReasons.PodInitializing);
     }
 
     private static string? RecordedNode(string path)

@@ -26,7 +26,7 @@ internal static class SettingsCommand
         text.Append("|---|---|---|---|---|\n");
         foreach (var setting in SettingsCatalog.All)
         {
-            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"| `{setting.Key}` | `{setting.EnvironmentVariable}` | {(setting.Flag is null ? "`--set`" : $"`{setting.Flag}`")} | {setting.Default} | {setting.Description} |\n");
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"| `{setting.Key}` | `{setting.EnvironmentVariable}` | {(setting.Flag is null ? "`--set`" : $"`{setting.Flag}`")} | {setting.DefaultText} | {setting.Description} |\n");
         }
 
         return text.ToString();

@@ -4,22 +4,12 @@ using Krustlet.Pipeline.Configuration;
 using Krustlet.Pipeline.Diagnostics;
 using Krustlet.Pipeline.Engine;
 using Krustlet.Pipeline.Events;
+using Krustlet.Stages.Run;
 using Krustlet.Stages.StatusReport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Krustlet.Stages;
-
-/// <summary>The five graph stages of a pod pipeline, one per slot, in apply order.</summary>
-public sealed record PodStages(
-    IStage<V1Pod> Admission,
-    IStage<V1Pod> ImagePull,
-    IStage<V1Pod> Compile,
-    IStage<V1Pod> VolumeSetup,
-    IStage<V1Pod> Run)
-{
-    public IReadOnlyList<IStage<V1Pod>> InOrder => [Admission, ImagePull, Compile, VolumeSetup, Run];
-}
 
 /// <summary>What a pod pipeline left behind when it stopped.</summary>
 /// <param name="Graph">What the stage graph left.</param>
@@ -38,48 +28,56 @@ public sealed class PodPipeline : IAsyncDisposable
     public const string PodUidTag = "k8s.pod.uid";
 
     private readonly PipelineOptions _options;
-    private readonly PodStages _stages;
-    private readonly Run.RunStage? _run;
 
     private PodPipeline(StagePipeline<V1Pod> graph, StatusReportStage status, PipelineOptions options, PodStages stages)
     {
         Graph = graph;
         Status = status;
+        Stages = stages;
         _options = options;
-        _stages = stages;
-        _run = stages.Run as Run.RunStage;
     }
 
     public StagePipeline<V1Pod> Graph { get; }
 
     public StatusReportStage Status { get; }
 
-    /// <summary>Builds and starts a pod pipeline. Each stage's name must match its slot in <see cref="StageNames"/>.</summary>
+    /// <summary>The stages the pipeline was built with.</summary>
+    public PodStages Stages { get; }
+
+    /// <summary>Builds and starts a pod pipeline of stages that need nothing from it.</summary>
+    /// <inheritdoc cref="Start(Func{IPodStageContext, PodStages}, IPodReportWriter, PipelineOptions, PipelineInstruments?, ILoggerFactory?, TimeProvider?)"/>
     public static PodPipeline Start(PodStages stages, IPodReportWriter writer, PipelineOptions options, PipelineInstruments? instruments = null, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(stages);
+        return Start(_ => stages, writer, options, instruments, loggerFactory, time);
+    }
+
+    /// <summary>
+    /// Builds and starts a pod pipeline. <paramref name="build"/> makes the stages, given the pipeline's
+    /// <see cref="IPodStageContext"/>: a stage that re-enters pods, publishes runtime changes or evicts
+    /// takes the context in its constructor. Each stage's name must match its slot in <see cref="StageNames"/>.
+    /// </summary>
+    public static PodPipeline Start(Func<IPodStageContext, PodStages> build, IPodReportWriter writer, PipelineOptions options, PipelineInstruments? instruments = null, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(build);
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(options);
+        var context = new StageContext();
+        var stages = build(context) ?? throw new InvalidOperationException("The stage builder returned no stages.");
         var ordered = stages.InOrder;
         for (var i = 0; i < ordered.Count; i++)
         {
             if (ordered[i].Name != StageNames.GraphStages[i])
             {
-                throw new ArgumentException($"The {StageNames.GraphStages[i]} slot holds a stage named '{ordered[i].Name}'.", nameof(stages));
+                throw new ArgumentException($"The {StageNames.GraphStages[i]} slot holds a stage named '{ordered[i].Name}'.", nameof(build));
             }
         }
 
         loggerFactory ??= NullLoggerFactory.Instance;
         time ??= TimeProvider.System;
-        var status = new StatusReportStage(writer, options.For(StageNames.StatusReport), instruments, loggerFactory.CreateLogger<StatusReportStage>(), time);
 
-        // The run stage reports container changes outside the graph, and the status stage reads its
-        // current view of a pod whenever it writes a report.
-        if (stages.Run is Run.RunStage run)
-        {
-            run.ReportTo(status.PublishAsync);
-            status.UseRuntime(run);
-        }
+        // The status stage reads the run slot's current view of a pod whenever it writes a report.
+        var status = new StatusReportStage(writer, options.For(StageNames.StatusReport), stages.Run, instruments, loggerFactory.CreateLogger<StatusReportStage>(), time);
         var builder = new PipelineBuilder<V1Pod>()
             .WithSink(StageNames.StatusReport, status)
             .WithLogger(loggerFactory.CreateLogger<PodPipeline>())
@@ -96,24 +94,7 @@ public sealed class PodPipeline : IAsyncDisposable
         }
 
         var graph = builder.Build(options);
-
-        // The image pull and volume stages run a pod again when a backoff starts or expires.
-        if (stages.ImagePull is ImagePull.ImagePullStage pull)
-        {
-            pull.UseReentry(graph.Reenter);
-        }
-
-        if (stages.VolumeSetup is VolumeSetup.VolumeSetupStage volumes)
-        {
-            volumes.UseReentry(graph.Reenter);
-
-            // An emptyDir over its sizeLimit evicts the pod: the run stage kills it and reports Evicted.
-            if (stages.Run is Run.RunStage runStage)
-            {
-                volumes.UseEviction(runStage.EvictAsync);
-            }
-        }
-
+        context.Bind(graph, status, stages.Run);
         return new PodPipeline(graph, status, options, stages);
     }
 
@@ -134,10 +115,7 @@ public sealed class PodPipeline : IAsyncDisposable
     public async Task<PodPipelineShutdown> StopAsync()
     {
         var graph = await Graph.StopAsync();
-        if (_run is not null)
-        {
-            await _run.StopAllAsync("the agent is shutting down", _options.ShutdownTimeout);
-        }
+        await Stages.Run.StopAllAsync("the agent is shutting down", _options.ShutdownTimeout);
 
         var unwritten = await Status.StopAsync(_options.ShutdownTimeout);
         return new PodPipelineShutdown(graph, unwritten);
@@ -149,7 +127,7 @@ public sealed class PodPipeline : IAsyncDisposable
         await StopAsync();
         await Graph.DisposeAsync();
         await Status.DisposeAsync();
-        foreach (var stage in _stages.InOrder.OfType<IDisposable>())
+        foreach (var stage in Stages.InOrder.OfType<IDisposable>())
         {
             stage.Dispose();
         }
@@ -160,8 +138,36 @@ public sealed class PodPipeline : IAsyncDisposable
         activity.SetTag(PodUidTag, item.Key);
         if (item.Value?.Metadata is { } metadata)
         {
-            activity.SetTag(NamespaceTag, metadata.NamespaceProperty ?? "default");
+            activity.SetTag(NamespaceTag, metadata.Namespace());
             activity.SetTag(PodNameTag, metadata.Name);
         }
+    }
+
+    /// <summary>
+    /// The context the stages are built with. It is bound to the graph, the status stage and the run
+    /// slot before <see cref="Start(Func{IPodStageContext, PodStages}, IPodReportWriter, PipelineOptions, PipelineInstruments?, ILoggerFactory?, TimeProvider?)"/>
+    /// returns, so only a stage's constructor could see it unbound (and none may use it there).
+    /// </summary>
+    private sealed class StageContext : IPodStageContext
+    {
+        private StagePipeline<V1Pod>? _graph;
+        private StatusReportStage? _status;
+        private IPodRuntime? _runtime;
+
+        public void Bind(StagePipeline<V1Pod> graph, StatusReportStage status, IPodRuntime runtime)
+        {
+            _graph = graph;
+            _status = status;
+            _runtime = runtime;
+        }
+
+        public bool Reenter(string uid, string reason) => _graph?.Reenter(uid, reason) ?? false;
+
+        public ValueTask PublishAsync(PodReport report, CancellationToken cancellationToken) =>
+            (_status ?? throw new InvalidOperationException("A stage published a report while the pipeline was being built.")).PublishAsync(report, cancellationToken);
+
+        public Task<bool> EvictAsync(string uid, string message) => _runtime?.EvictAsync(uid, message) ?? Task.FromResult(false);
+
+        public PodRuntimeStatus? Current(string uid) => _runtime?.Current(uid);
     }
 }

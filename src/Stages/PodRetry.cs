@@ -8,15 +8,15 @@ namespace Krustlet.Stages;
 /// whose failures can heal on their own: an image that appears, a configMap that is created. Keys are
 /// (pod UID, what failed); re-entry goes through the pipeline's per-pod gate.
 /// </summary>
-public sealed class PodRetry(RestartBackoffOptions? backoff = null, TimeProvider? time = null)
+/// <param name="reenter">How to run a pod again: the pipeline's <see cref="IPodStageContext.Reenter"/>.</param>
+/// <param name="backoff">The delays.</param>
+/// <param name="time">The clock the delays are waited on.</param>
+public sealed class PodRetry(Func<string, string, bool> reenter, RestartBackoffOptions? backoff = null, TimeProvider? time = null)
 {
     private readonly RestartBackoffOptions _backoff = backoff ?? new();
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<(string Uid, string What), Entry> _entries = new();
-    private Func<string, string, bool> _reenter = (_, _) => false;
-
-    /// <summary>How to run a pod again: the pipeline's <c>Reenter</c>.</summary>
-    public void UseReentry(Func<string, string, bool> reenter) => _reenter = reenter ?? throw new ArgumentNullException(nameof(reenter));
+    private readonly Func<string, string, bool> _reenter = reenter ?? throw new ArgumentNullException(nameof(reenter));
 
     /// <summary>True while a retry of <paramref name="what"/> for the pod is waiting.</summary>
     public bool IsWaiting(string uid, string what) =>

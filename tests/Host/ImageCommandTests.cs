@@ -110,10 +110,9 @@ public sealed class ImageCommandTests
         var puller = new ImagePuller(client, new ContentStore(Path.Combine(_dataDir, "images")), new RegistryOptions());
         using var pool = new ExecutorPool(engine, 4);
         var writer = new InMemoryPodReportWriter();
-        var run = new RunStage(pool, new RunOptions(Path.Combine(_dataDir, "logs")));
         var done = new TaskCompletionSource<PodReport>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var pipeline = PodPipeline.Start(
-            new PodStages(new PassStage(StageNames.Admission), new ImagePullStage(puller), new CompileStage(new CompileCache(engine, Path.Combine(_dataDir, "cache"))), new PassStage(StageNames.VolumeSetup), run),
+            context => new PodStages(new PassStage(StageNames.Admission), new ImagePullStage(puller, context), new CompileStage(new CompileCache(engine, Path.Combine(_dataDir, "cache"))), new PassStage(StageNames.VolumeSetup), new RunStage(pool, new RunOptions(Path.Combine(_dataDir, "logs")), context)),
             new Watching(writer, r => r.Runtime?.Phase is PodPhase.Succeeded or PodPhase.Failed || r.Kind == PodReportKind.Failed, done),
             new PipelineOptions(StageNames.Defaults));
         var pod = new V1Pod

@@ -11,8 +11,11 @@ internal static class Limits
     public const int Test = 30_000;
 }
 
-/// <summary>A graph stage for tests: records what it saw; an optional hook can block or fail.</summary>
-internal sealed class RecordingStage(string name, Func<WorkItem<V1Pod>, CancellationToken, ValueTask<StageOutcome>>? apply = null) : IStage<V1Pod>
+/// <summary>
+/// A graph stage for tests: records what it saw; an optional hook can block or fail. In the run slot it
+/// runs nothing: no pod has a runtime status, none can be evicted.
+/// </summary>
+internal sealed class RecordingStage(string name, Func<WorkItem<V1Pod>, CancellationToken, ValueTask<StageOutcome>>? apply = null) : IPodRuntime
 {
     public string Name => name;
 
@@ -29,6 +32,12 @@ internal sealed class RecordingStage(string name, Func<WorkItem<V1Pod>, Cancella
         Seen.Enqueue($"teardown {item.Key}");
         return ValueTask.FromResult(StageOutcome.Continue);
     }
+
+    public Krustlet.Stages.Run.PodRuntimeStatus? Current(string uid) => null;
+
+    public Task<bool> EvictAsync(string uid, string message) => Task.FromResult(false);
+
+    public Task StopAllAsync(string reason, TimeSpan grace) => Task.CompletedTask;
 }
 
 internal static class TestPods

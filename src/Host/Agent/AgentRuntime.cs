@@ -87,12 +87,12 @@ public sealed class AgentRuntime : IAsyncDisposable
         };
         var volumeOptions = new VolumeOptions(settings.PodsDirectory) { NodeIp = settings.NodeIp, AllowedHostPathPrefixes = settings.AllowedHostPathPrefixes };
         var pipeline = PodPipeline.Start(
-            new PodStages(
+            context => new PodStages(
                 new AdmissionStage(services.Allocatable),
-                new ImagePullStage(new ImagePuller(registry, new ContentStore(settings.ImagesDirectory), settings.Registries), services.Resources, events: services.Events),
+                new ImagePullStage(new ImagePuller(registry, new ContentStore(settings.ImagesDirectory), settings.Registries), context, services.Resources, events: services.Events),
                 new CompileStage(new CompileCache(engine, settings.CompileCacheDirectory)),
-                new VolumeSetupStage(services.Resources, volumeOptions, services.Allocatable),
-                new RunStage(pool, runOptions, time, loggerFactory.CreateLogger<RunStage>(), services.Events)),
+                new VolumeSetupStage(services.Resources, volumeOptions, services.Allocatable, context),
+                new RunStage(pool, runOptions, context, time, loggerFactory.CreateLogger<RunStage>(), services.Events)),
             pods,
             settings.Pipeline,
             instruments,

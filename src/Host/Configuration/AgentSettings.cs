@@ -48,15 +48,15 @@ public sealed record AgentSettings
 
     public required string NodeIp { get; init; }
 
-    public int MaxPods { get; init; } = 110;
+    public required int MaxPods { get; init; }
 
     public IReadOnlyDictionary<string, string> NodeLabels { get; init; } = new Dictionary<string, string>();
 
     public IReadOnlyList<V1Taint> NodeTaints { get; init; } = [];
 
-    public IPAddress ServerAddress { get; init; } = IPAddress.Any;
+    public required IPAddress ServerAddress { get; init; }
 
-    public int ServerPort { get; init; } = 10250;
+    public required int ServerPort { get; init; }
 
     public string? TlsCertFile { get; init; }
 
@@ -74,15 +74,15 @@ public sealed record AgentSettings
 
     public RestartBackoffOptions Backoff { get; init; } = new();
 
-    public double ApiQps { get; init; } = 50;
+    public required double ApiQps { get; init; }
 
-    public int ApiBurst { get; init; } = 100;
+    public required int ApiBurst { get; init; }
 
     public required PipelineOptions Pipeline { get; init; }
 
     public required WasmEngineOptions Wasm { get; init; }
 
-    public TimeSpan FileCheckFrequency { get; init; } = TimeSpan.FromSeconds(20);
+    public required TimeSpan FileCheckFrequency { get; init; }
 
     /// <summary>Where images live under the data directory.</summary>
     public string ImagesDirectory => Path.Combine(DataDir, "images");

@@ -51,30 +51,29 @@ public static partial class AgentSettingsReader
         }
 
         var values = new Values(merged, problems);
-        var stages = StageNames.Defaults.ToDictionary(
-            s => s.Key,
-            s => new StageOptions(
-                values.Integer(SettingsCatalog.Stage(s.Key, StageOptions.ParallelismKey), s.Value.Parallelism),
-                values.Integer(SettingsCatalog.Stage(s.Key, StageOptions.CapacityKey), s.Value.Capacity)),
+        var stages = StageNames.Defaults.Keys.ToDictionary(
+            stage => stage,
+            stage => new StageOptions(
+                values.Integer(SettingsCatalog.ForStage(stage, StageOptions.ParallelismKey)),
+                values.Integer(SettingsCatalog.ForStage(stage, StageOptions.CapacityKey))),
             StringComparer.Ordinal);
 
-        var maxSize = values.Size(SettingsCatalog.LogMaxSize, LogRotationOptions.Default.MaxSizeBytes);
         var backoff = new RestartBackoffOptions
         {
-            Initial = values.Duration(SettingsCatalog.BackoffInitial, TimeSpan.FromSeconds(10)),
-            Max = values.Duration(SettingsCatalog.BackoffMax, TimeSpan.FromMinutes(5)),
-            ResetAfter = values.Duration(SettingsCatalog.BackoffResetAfter, TimeSpan.FromMinutes(10)),
+            Initial = values.Duration(SettingsCatalog.BackoffInitial),
+            Max = values.Duration(SettingsCatalog.BackoffMax),
+            ResetAfter = values.Duration(SettingsCatalog.BackoffResetAfter),
         };
         if (backoff.Initial > backoff.Max)
         {
-            problems.Add($"{SettingsCatalog.BackoffInitial} ({backoff.Initial}) must not exceed {SettingsCatalog.BackoffMax} ({backoff.Max}).");
+            problems.Add($"{SettingsCatalog.BackoffInitial.Key} ({backoff.Initial}) must not exceed {SettingsCatalog.BackoffMax.Key} ({backoff.Max}).");
         }
 
         var cert = values.File(SettingsCatalog.TlsCertFile);
         var key = values.File(SettingsCatalog.TlsPrivateKeyFile);
         if ((cert is null) != (key is null))
         {
-            problems.Add($"{SettingsCatalog.TlsCertFile} and {SettingsCatalog.TlsPrivateKeyFile} must be given together.");
+            problems.Add($"{SettingsCatalog.TlsCertFile.Key} and {SettingsCatalog.TlsPrivateKeyFile.Key} must be given together.");
         }
 
         var settings = new AgentSettings
@@ -83,34 +82,34 @@ public static partial class AgentSettingsReader
             Kubeconfig = values.File(SettingsCatalog.Kubeconfig),
             NodeName = NodeName(values),
             NodeIp = values.Ip(SettingsCatalog.NodeIp)?.ToString() ?? DefaultNodeIp(),
-            MaxPods = values.Integer(SettingsCatalog.MaxPods, 110),
+            MaxPods = values.Integer(SettingsCatalog.MaxPods),
             NodeLabels = Labels(values),
             NodeTaints = Taints(values),
-            ServerAddress = values.Ip(SettingsCatalog.ServerAddress) ?? IPAddress.Any,
-            ServerPort = values.Integer(SettingsCatalog.ServerPort, 10250),
+            ServerAddress = values.Ip(SettingsCatalog.ServerAddress) ?? SettingsCatalog.ServerAddress.Default,
+            ServerPort = values.Integer(SettingsCatalog.ServerPort),
             TlsCertFile = cert,
             TlsPrivateKeyFile = key,
             ClientCaFile = values.File(SettingsCatalog.ClientCaFile),
             TokenFile = values.File(SettingsCatalog.TokenFile),
             Registries = Registries(values, problems),
             AllowedHostPathPrefixes = HostPaths(values),
-            LogRotation = new LogRotationOptions(maxSize, values.Integer(SettingsCatalog.LogMaxFiles, LogRotationOptions.Default.MaxFiles)),
+            LogRotation = new LogRotationOptions(values.Size(SettingsCatalog.LogMaxSize), values.Integer(SettingsCatalog.LogMaxFiles)),
             Backoff = backoff,
-            ApiQps = values.Number(SettingsCatalog.ApiQps, 50),
-            ApiBurst = values.Integer(SettingsCatalog.ApiBurst, 100),
+            ApiQps = values.Number(SettingsCatalog.ApiQps),
+            ApiBurst = values.Integer(SettingsCatalog.ApiBurst),
             Pipeline = new PipelineOptions(stages)
             {
-                ShutdownTimeout = values.Duration(SettingsCatalog.ShutdownTimeout, PipelineOptions.DefaultShutdownTimeout),
-                CancellationGrace = values.Duration(SettingsCatalog.CancellationGrace, PipelineOptions.DefaultCancellationGrace),
+                ShutdownTimeout = values.Duration(SettingsCatalog.ShutdownTimeout),
+                CancellationGrace = values.Duration(SettingsCatalog.CancellationGrace),
             },
             Wasm = new WasmEngineOptions
             {
-                FuelEnabled = values.Boolean(SettingsCatalog.FuelEnabled, false),
-                FuelPerContainer = (ulong)values.Long(SettingsCatalog.FuelPerContainer, 1_000_000_000_000),
-                EpochTick = values.Duration(SettingsCatalog.EpochTick, TimeSpan.FromMilliseconds(10)),
-                CompactMemories = values.Boolean(SettingsCatalog.CompactMemories, false),
+                FuelEnabled = values.Boolean(SettingsCatalog.FuelEnabled),
+                FuelPerContainer = (ulong)values.Long(SettingsCatalog.FuelPerContainer),
+                EpochTick = values.Duration(SettingsCatalog.EpochTick),
+                CompactMemories = values.Boolean(SettingsCatalog.CompactMemories),
             },
-            FileCheckFrequency = values.Duration(SettingsCatalog.FileCheckFrequency, TimeSpan.FromSeconds(20)),
+            FileCheckFrequency = values.Duration(SettingsCatalog.FileCheckFrequency),
         };
 
         CheckMemoryMappings(settings, input.MemoryMappingLimit ?? ReadMemoryMappingLimit(), values);
@@ -202,12 +201,7 @@ public static partial class AgentSettingsReader
 
     private static List<V1Taint> Taints(Values values)
     {
-        var raw = values.List(SettingsCatalog.NodeTaints);
-        if (raw is null)
-        {
-            return [.. Stages.Kubernetes.NodeOptions.DefaultTaints];
-        }
-
+        var raw = values.List(SettingsCatalog.NodeTaints) ?? [];
         var taints = new List<V1Taint>();
         foreach (var item in raw)
         {
@@ -302,33 +296,35 @@ public static partial class AgentSettingsReader
     private static partial Regex Taint();
 
     /// <summary>The merged raw values, parsed on demand; every problem names the setting and its source.</summary>
+    /// <remarks>Each read falls back to the setting's declared default, after reporting a bad value.</remarks>
     private sealed class Values(Dictionary<string, RawSetting> merged, List<string> problems)
     {
-        public void Problem(string key, string message) =>
-            problems.Add(merged.TryGetValue(key, out var raw) ? $"{key} (from {raw.Source}) {message}." : $"{key} {message}.");
+        public void Problem(Setting setting, string message) =>
+            problems.Add(merged.TryGetValue(setting.Key, out var raw) ? $"{setting.Key} (from {raw.Source}) {message}." : $"{setting.Key} {message}.");
 
-        public string? Text(string key)
+        public string? Text(Setting setting)
         {
-            if (!merged.TryGetValue(key, out var raw))
+            if (!merged.TryGetValue(setting.Key, out var raw))
             {
                 return null;
             }
 
             if (string.IsNullOrWhiteSpace(raw.Text))
             {
-                Problem(key, "must not be empty");
+                Problem(setting, "must not be empty");
                 return null;
             }
 
             return raw.Text.Trim();
         }
 
-        public int Integer(string key, int fallback) => (int)Long(key, fallback);
+        public int Integer(Setting<int> setting) => (int)WholeNumber(setting, setting.Default);
 
-        public long Long(string key, long fallback)
+        public long Long(Setting<long> setting) => WholeNumber(setting, setting.Default);
+
+        private long WholeNumber(Setting setting, long fallback)
         {
-            var setting = SettingsCatalog.Find(key)!;
-            if (Text(key) is not { } text)
+            if (Text(setting) is not { } text)
             {
                 return fallback;
             }
@@ -338,13 +334,14 @@ public static partial class AgentSettingsReader
                 return value;
             }
 
-            Problem(key, $"must be a whole number from {setting.Minimum} to {setting.Maximum} (got '{text}')");
+            Problem(setting, $"must be a whole number from {setting.Minimum} to {setting.Maximum} (got '{text}')");
             return fallback;
         }
 
-        public double Number(string key, double fallback)
+        public double Number(Setting<double> setting)
         {
-            if (Text(key) is not { } text)
+            var fallback = setting.Default;
+            if (Text(setting) is not { } text)
             {
                 return fallback;
             }
@@ -354,15 +351,15 @@ public static partial class AgentSettingsReader
                 return value;
             }
 
-            Problem(key, $"must be a number greater than zero (got '{text}')");
+            Problem(setting, $"must be a number greater than zero (got '{text}')");
             return fallback;
         }
 
-        public bool Boolean(string key, bool fallback)
+        public bool Boolean(Setting<bool> setting)
         {
-            if (Text(key) is not { } text)
+            if (Text(setting) is not { } text)
             {
-                return fallback;
+                return setting.Default;
             }
 
             if (bool.TryParse(text, out var value))
@@ -370,15 +367,15 @@ public static partial class AgentSettingsReader
                 return value;
             }
 
-            Problem(key, $"must be true or false (got '{text}')");
-            return fallback;
+            Problem(setting, $"must be true or false (got '{text}')");
+            return setting.Default;
         }
 
-        public TimeSpan Duration(string key, TimeSpan fallback)
+        public TimeSpan Duration(Setting<TimeSpan> setting)
         {
-            if (Text(key) is not { } text)
+            if (Text(setting) is not { } text)
             {
-                return fallback;
+                return setting.Default;
             }
 
             if (TryParseDuration(text, out var value) && value > TimeSpan.Zero)
@@ -386,13 +383,14 @@ public static partial class AgentSettingsReader
                 return value;
             }
 
-            Problem(key, $"must be a positive duration such as 10s, 1m30s, 500ms or 00:00:10 (got '{text}')");
-            return fallback;
+            Problem(setting, $"must be a positive duration such as 10s, 1m30s, 500ms or 00:00:10 (got '{text}')");
+            return setting.Default;
         }
 
-        public long Size(string key, long fallback)
+        public long Size(Setting<long> setting)
         {
-            if (Text(key) is not { } text)
+            var fallback = setting.Default;
+            if (Text(setting) is not { } text)
             {
                 return fallback;
             }
@@ -410,13 +408,14 @@ public static partial class AgentSettingsReader
                 // reported below
             }
 
-            Problem(key, $"must be a positive size such as 10Mi, 512Ki or 1000000 (got '{text}')");
+            Problem(setting, $"must be a positive size such as 10Mi, 512Ki or 1000000 (got '{text}')");
             return fallback;
         }
 
-        public IPAddress? Ip(string key)
+        /// <summary>The address given, or null when none is (or it is invalid): the caller applies the default.</summary>
+        public IPAddress? Ip(Setting setting)
         {
-            if (Text(key) is not { } text)
+            if (Text(setting) is not { } text)
             {
                 return null;
             }
@@ -426,13 +425,13 @@ public static partial class AgentSettingsReader
                 return address;
             }
 
-            Problem(key, $"must be an IP address (got '{text}')");
+            Problem(setting, $"must be an IP address (got '{text}')");
             return null;
         }
 
-        public string? File(string key)
+        public string? File(Setting<string?> setting)
         {
-            if (Text(key) is not { } text)
+            if (Text(setting) is not { } text)
             {
                 return null;
             }
@@ -443,13 +442,13 @@ public static partial class AgentSettingsReader
                 return path;
             }
 
-            Problem(key, $"names a file that does not exist: {path}");
+            Problem(setting, $"names a file that does not exist: {path}");
             return null;
         }
 
-        public string? Path(string key)
+        public string? Path(Setting<string?> setting)
         {
-            if (Text(key) is not { } text)
+            if (Text(setting) is not { } text)
             {
                 return null;
             }
@@ -462,7 +461,7 @@ public static partial class AgentSettingsReader
                 var path = System.IO.Path.GetFullPath(expanded);
                 if (System.IO.File.Exists(path))
                 {
-                    Problem(key, $"must be a directory, but {path} is a file");
+                    Problem(setting, $"must be a directory, but {path} is a file");
                     return null;
                 }
 
@@ -470,13 +469,13 @@ public static partial class AgentSettingsReader
             }
             catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
             {
-                Problem(key, $"is not a usable path: {ex.Message}");
+                Problem(setting, $"is not a usable path: {ex.Message}");
                 return null;
             }
         }
 
-        public IReadOnlyList<string>? List(string key) => merged.TryGetValue(key, out var raw) ? raw.Items ?? [] : null;
+        public IReadOnlyList<string>? List(Setting<IReadOnlyList<string>?> setting) => merged.TryGetValue(setting.Key, out var raw) ? raw.Items ?? [] : setting.Default;
 
-        public IReadOnlyDictionary<string, string>? Map(string key) => merged.TryGetValue(key, out var raw) ? raw.Entries ?? new Dictionary<string, string>() : null;
+        public IReadOnlyDictionary<string, string>? Map(Setting<IReadOnlyDictionary<string, string>?> setting) => merged.TryGetValue(setting.Key, out var raw) ? raw.Entries ?? new Dictionary<string, string>() : setting.Default;
     }
 }

@@ -16,7 +16,7 @@ public sealed class SettingsFlags
         Set = new Option<string[]>("--set") { Description = "Any setting as Key=Value, e.g. Pipeline:Stages:Run:Parallelism=16 (repeatable)." };
         _flags = [.. SettingsCatalog.All.Where(s => s.Flag is not null).Select(s => (s, new Option<string[]>(s.Flag!)
         {
-            Description = $"{s.Description} [{s.Key}; default: {s.Default}]",
+            Description = $"{s.Description} [{s.Key}; default: {s.DefaultText}]",
             Arity = ArgumentArity.OneOrMore, // repeatable: lists and maps gather every value, other settings take the last
         }))];
     }

@@ -1,5 +1,6 @@
 using System.Text;
 using k8s.Models;
+using Krustlet.Stages;
 using Microsoft.AspNetCore.Http;
 
 namespace Krustlet.Host.KubeletApi;
@@ -186,7 +187,7 @@ internal sealed class ContainerLogsEndpoint(IKubeletPods pods, string logRoot, T
     }
 
     private V1Pod? Find(string ns, string name) =>
-        pods.Pods().FirstOrDefault(p => p.Metadata?.Name == name && (p.Metadata.NamespaceProperty ?? "default") == ns);
+        pods.Pods().FirstOrDefault(p => p.Metadata?.Name == name && p.Namespace() == ns);
 
     private static bool TryContainerDirectory(string logRoot, string ns, string podName, string uid, string container, out string directory)
     {

@@ -6,7 +6,7 @@ namespace Krustlet.Host.KubeletApi;
 public sealed record KubeletServerOptions
 {
     /// <summary>The kubelet's port.</summary>
-    public const int DefaultPort = 10250;
+    public const int DefaultPort = Stages.Kubernetes.NodeOptions.DefaultKubeletPort;
 
     /// <summary>The address to listen on; <c>0.0.0.0</c> (every IPv4 interface) by default.</summary>
     public string Address { get; init; } = "0.0.0.0";

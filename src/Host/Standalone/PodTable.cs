@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
 using k8s.Models;
+using Krustlet.Stages;
 
 namespace Krustlet.Host.Standalone;
 
@@ -25,7 +26,7 @@ public static class PodTable
         var created = pod.Metadata?.CreationTimestamp;
         var age = now is null ? string.Empty : created is null ? "<unknown>" : HumanDuration(now.Value - new DateTimeOffset(DateTime.SpecifyKind(created.Value, DateTimeKind.Utc)));
         string[] row = [pod.Metadata?.Name ?? string.Empty, Ready(pod), Status(pod), Restarts(pod, now), age];
-        return showNamespace ? [pod.Metadata?.NamespaceProperty ?? "default", .. row] : row;
+        return showNamespace ? [pod.Namespace(), .. row] : row;
     }
 
     private static string Format(IEnumerable<string[]> rows, bool showNamespace)
@@ -72,7 +73,7 @@ public static class PodTable
             reason = state switch
             {
                 { Terminated: { } t } => "Init:" + (!string.IsNullOrEmpty(t.Reason) ? t.Reason : t.Signal is { } s && s != 0 ? $"Signal:{s}" : $"ExitCode:{t.ExitCode}"),
-                { Waiting.Reason: { Length: > 0 } w } when w != "PodInitializing" => "Init:" + w,
+                { Waiting.Reason: { Length: > 0 } w } when w != KubeletReasons.PodInitializing => "Init:" + w,
                 _ => $"Init:{i}/{initCount}",
             };
             initializing = true;
@@ -99,7 +100,7 @@ public static class PodTable
                 }
             }
 
-            if (reason == "Completed" && hasRunning)
+            if (reason == KubeletReasons.Completed && hasRunning)
             {
                 reason = status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true ? "Running" : "NotReady";
             }

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using k8s.Models;
+using Krustlet.Stages;
 using Krustlet.Stages.VolumeSetup;
 
 namespace Krustlet.Host.Standalone;
@@ -31,7 +32,7 @@ public sealed class StaticPodResources : IPodResources
     public ValueTask<string> RequestTokenAsync(V1Pod pod, string? audience, long expirationSeconds, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pod);
-        throw new PodConfigException($"service account token for {pod.Metadata.NamespaceProperty ?? "default"}/{pod.Spec?.ServiceAccountName ?? "default"}: static pods cannot use service account tokens (there is no API server in standalone mode)");
+        throw new PodConfigException($"service account token for {pod.Namespace()}/{pod.Spec?.ServiceAccountName ?? "default"}: static pods cannot use service account tokens (there is no API server in standalone mode)");
     }
 
     internal void Replace(IEnumerable<V1ConfigMap> configMaps, IEnumerable<V1Secret> secrets) =>

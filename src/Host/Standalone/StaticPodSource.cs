@@ -5,6 +5,7 @@ using System.Threading.Channels;
 using k8s;
 using k8s.Models;
 using Krustlet.Pipeline.Events;
+using Krustlet.Stages;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using YamlDotNet.Core;
@@ -73,8 +74,11 @@ public sealed partial class StaticPodSource : IEventSource<V1Pod>
 
     public string Directory => _directory;
 
+    /// <summary>The kubelet's default fileCheckFrequency.</summary>
+    public static readonly TimeSpan DefaultRescanInterval = TimeSpan.FromSeconds(20);
+
     /// <summary>How often the directory is rescanned besides the watcher's triggers (the kubelet's fileCheckFrequency).</summary>
-    public TimeSpan RescanInterval { get; init; } = TimeSpan.FromSeconds(20);
+    public TimeSpan RescanInterval { get; init; } = DefaultRescanInterval;
 
     /// <summary>Whether a <see cref="FileSystemWatcher"/> triggers rescans (the periodic rescan always runs).</summary>
     public bool WatchFiles { get; init; } = true;
@@ -286,13 +290,13 @@ public sealed partial class StaticPodSource : IEventSource<V1Pod>
                 case V1ConfigMap c when string.IsNullOrEmpty(c.Metadata?.Name):
                     return (null, $"{where}a ConfigMap without metadata.name");
                 case V1ConfigMap c:
-                    c.Metadata.NamespaceProperty ??= "default";
+                    c.Metadata.NamespaceProperty ??= ObjectMetaExtensions.DefaultNamespace;
                     configMaps.Add(c);
                     break;
                 case V1Secret s when string.IsNullOrEmpty(s.Metadata?.Name):
                     return (null, $"{where}a Secret without metadata.name");
                 case V1Secret s:
-                    s.Metadata.NamespaceProperty ??= "default";
+                    s.Metadata.NamespaceProperty ??= ObjectMetaExtensions.DefaultNamespace;
                     if (s.StringData is { Count: > 0 })
                     {
                         s.Data ??= new Dictionary<string, byte[]>();
@@ -322,7 +326,7 @@ public sealed partial class StaticPodSource : IEventSource<V1Pod>
         {
             var hash = SHA256.HashData([.. System.Text.Encoding.UTF8.GetBytes($"{file}\n{_nodeName}\n"), .. content]);
             pod.Metadata.Name = $"{pod.Metadata.Name}-{_nodeName}";
-            pod.Metadata.NamespaceProperty ??= "default";
+            pod.Metadata.NamespaceProperty ??= ObjectMetaExtensions.DefaultNamespace;
             pod.Metadata.Uid = new Guid(hash.AsSpan(0, 16), bigEndian: true).ToString();
             pod.Metadata.Annotations ??= new Dictionary<string, string>();
             pod.Metadata.Annotations[ConfigSourceAnnotation] = "file";

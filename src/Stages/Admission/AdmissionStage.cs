@@ -31,11 +31,6 @@ public sealed record NodeAllocatable(string NodeName, int MaxPods, ResourceQuant
 /// <param name="maxContainersPerPod">The most init and app containers one pod may have together.</param>
 public sealed class AdmissionStage(NodeAllocatable node, int maxContainersPerPod = PodValidation.DefaultMaxContainers) : IStage<V1Pod>
 {
-    public const string OutOfPods = "OutOfpods";
-    public const string OutOfCpu = "OutOfcpu";
-    public const string OutOfMemory = "OutOfmemory";
-    public const string NodeNameReason = "NodeName";
-    public const string UnsupportedPodSpec = "UnsupportedPodSpec";
 
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (decimal Cpu, decimal Memory)> _admitted = new(StringComparer.Ordinal);
@@ -80,12 +75,12 @@ public sealed class AdmissionStage(NodeAllocatable node, int maxContainersPerPod
 
         if (pod.Spec?.NodeName is { Length: > 0 } bound && bound != node.NodeName)
         {
-            return StageOutcome.Fail(NodeNameReason, $"Pod is bound to node {bound}, not to this node {node.NodeName}");
+            return StageOutcome.Fail(KubeletReasons.NodeName, $"Pod is bound to node {bound}, not to this node {node.NodeName}");
         }
 
         if (Unsupported(pod) is { } field)
         {
-            return StageOutcome.Fail(UnsupportedPodSpec, field);
+            return StageOutcome.Fail(KubeletReasons.UnsupportedPodSpec, field);
         }
 
         var (cpu, memory) = Requests(pod);
@@ -98,21 +93,21 @@ public sealed class AdmissionStage(NodeAllocatable node, int maxContainersPerPod
 
             if (_admitted.Count + 1 > node.MaxPods)
             {
-                return StageOutcome.Fail(OutOfPods, $"Node didn't have enough resource: pods, requested: 1, used: {_admitted.Count}, capacity: {node.MaxPods}");
+                return StageOutcome.Fail(KubeletReasons.OutOfPods, $"Node didn't have enough resource: pods, requested: 1, used: {_admitted.Count}, capacity: {node.MaxPods}");
             }
 
             var usedCpu = _admitted.Values.Sum(a => a.Cpu);
             var allocatableCpu = (decimal)node.AllocatableCpu.ToDouble();
             if (cpu > 0 && usedCpu + cpu > allocatableCpu)
             {
-                return StageOutcome.Fail(OutOfCpu, string.Create(CultureInfo.InvariantCulture, $"Node didn't have enough resource: cpu, requested: {cpu * 1000:0}m, used: {usedCpu * 1000:0}m, capacity: {allocatableCpu * 1000:0}m"));
+                return StageOutcome.Fail(KubeletReasons.OutOfCpu, string.Create(CultureInfo.InvariantCulture, $"Node didn't have enough resource: cpu, requested: {cpu * 1000:0}m, used: {usedCpu * 1000:0}m, capacity: {allocatableCpu * 1000:0}m"));
             }
 
             var usedMemory = _admitted.Values.Sum(a => a.Memory);
             var allocatableMemory = (decimal)node.AllocatableMemory.ToDouble();
             if (memory > 0 && usedMemory + memory > allocatableMemory)
             {
-                return StageOutcome.Fail(OutOfMemory, string.Create(CultureInfo.InvariantCulture, $"Node didn't have enough resource: memory, requested: {memory:0}, used: {usedMemory:0}, capacity: {allocatableMemory:0}"));
+                return StageOutcome.Fail(KubeletReasons.OutOfMemory, string.Create(CultureInfo.InvariantCulture, $"Node didn't have enough resource: memory, requested: {memory:0}, used: {usedMemory:0}, capacity: {allocatableMemory:0}"));
             }
 
             _admitted[uid] = (cpu, memory);

@@ -15,7 +15,8 @@ public sealed record CompiledModules(IReadOnlyDictionary<string, CompiledArtifac
 /// </summary>
 public sealed class CompileStage(CompileCache cache) : IStage<V1Pod>
 {
-    public const string CreateContainerError = "CreateContainerError";
+    /// <summary>The run stage's name for <see cref="KubeletReasons.CreateContainerError"/> until the run side's rewrite names it there.</summary>
+    public const string CreateContainerError = KubeletReasons.CreateContainerError;
 
     public string Name => StageNames.Compile;
 
@@ -28,7 +29,7 @@ public sealed class CompileStage(CompileCache cache) : IStage<V1Pod>
         {
             if (pulled is null || !pulled.ByContainer.TryGetValue(container.Name, out var image))
             {
-                return StageOutcome.Fail(CreateContainerError, $"container {container.Name}: no pulled image");
+                return StageOutcome.Fail(KubeletReasons.CreateContainerError, $"container {container.Name}: no pulled image");
             }
 
             try
@@ -37,7 +38,7 @@ public sealed class CompileStage(CompileCache cache) : IStage<V1Pod>
             }
             catch (CompileException ex)
             {
-                return StageOutcome.Fail(CreateContainerError, $"container {container.Name}: image {image.Image}: {ex.Message}");
+                return StageOutcome.Fail(KubeletReasons.CreateContainerError, $"container {container.Name}: image {image.Image}: {ex.Message}");
             }
         }
 

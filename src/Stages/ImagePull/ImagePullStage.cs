@@ -20,19 +20,15 @@ public interface IPodSecretReader
 /// A failed pull starts a backoff for that pod and image (10 s doubling to 300 s, as the kubelet's): the
 /// failure is reported as ErrImagePull, the pod is run through the pipeline again at once to report
 /// ImagePullBackOff while it waits, and again when the backoff expires to retry the pull. Re-entry goes
-/// through the pipeline's per-pod gate (<see cref="UseReentry"/>).
+/// through the pipeline's per-pod gate (<see cref="IPodStageContext.Reenter"/>).
 /// </remarks>
-public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets = null, string? nodeCredentialsFile = null, Run.RestartBackoffOptions? backoff = null, TimeProvider? time = null, PodEvents.IPodEventRecorder? events = null) : IStage<V1Pod>
+public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context, IPodSecretReader? secrets = null, string? nodeCredentialsFile = null, Run.RestartBackoffOptions? backoff = null, TimeProvider? time = null, PodEvents.IPodEventRecorder? events = null) : IStage<V1Pod>
 {
     public const string DockerConfigJsonType = "kubernetes.io/dockerconfigjson";
     public const string DockerConfigJsonKey = ".dockerconfigjson";
-    public const string ImagePullBackOff = "ImagePullBackOff";
 
-    private readonly PodRetry _retry = new(backoff, time);
+    private readonly PodRetry _retry = new((context ?? throw new ArgumentNullException(nameof(context))).Reenter, backoff, time);
     private readonly PodEvents.IPodEventRecorder _events = events ?? PodEvents.NullPodEventRecorder.Instance;
-
-    /// <summary>How the stage asks for a pod to run through the pipeline again (the pipeline's <c>Reenter</c>).</summary>
-    public void UseReentry(Func<string, string, bool> reenter) => _retry.UseReentry(reenter);
 
     public string Name => StageNames.ImagePull;
 
@@ -59,26 +55,26 @@ public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets
         {
             if (!ImageReference.TryParse(container.Image, out var image, out var error))
             {
-                return StageOutcome.Fail(ImagePullException.InvalidImageName, $"container {container.Name}: Failed to apply default image tag \"{container.Image}\": couldn't parse image name \"{container.Image}\": {error}");
+                return StageOutcome.Fail(KubeletReasons.InvalidImageName, $"container {container.Name}: Failed to apply default image tag \"{container.Image}\": couldn't parse image name \"{container.Image}\": {error}");
             }
 
             if (_retry.IsWaiting(item.Key, container.Image))
             {
-                return StageOutcome.Fail(ImagePullBackOff, $"container {container.Name}: Back-off pulling image \"{container.Image}\"");
+                return StageOutcome.Fail(KubeletReasons.ImagePullBackOff, $"container {container.Name}: Back-off pulling image \"{container.Image}\"");
             }
 
             try
             {
                 var credentials = await CredentialsAsync(pod, image, cancellationToken);
-                _events.Record(pod, false, "Pulling", $"Pulling image \"{container.Image}\"", container.Name);
+                _events.Record(pod, false, KubeletReasons.PullingImage, $"Pulling image \"{container.Image}\"", container.Name);
                 pulled[container.Name] = await puller.PullAsync(image, PolicyFor(container, image), credentials, cancellationToken);
-                _events.Record(pod, false, "Pulled", $"Successfully pulled image \"{container.Image}\"", container.Name);
+                _events.Record(pod, false, KubeletReasons.PulledImage, $"Successfully pulled image \"{container.Image}\"", container.Name);
                 _retry.Clear(item.Key, container.Image);
             }
             catch (ImagePullException ex)
             {
-                _events.Record(pod, true, "Failed", $"Failed to pull image \"{container.Image}\": {ex.Message}", container.Name);
-                if (ex.Reason == ImagePullException.ErrImagePull)
+                _events.Record(pod, true, KubeletReasons.FailedToPullImage, $"Failed to pull image \"{container.Image}\": {ex.Message}", container.Name);
+                if (ex.Reason == KubeletReasons.ErrImagePull)
                 {
                     _retry.Schedule(item.Key, container.Image, "image pull backoff expired");
 
@@ -112,7 +108,7 @@ public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets
                 continue;
             }
 
-            var secret = await secrets.GetAsync(pod.Metadata.NamespaceProperty ?? "default", reference.Name, cancellationToken);
+            var secret = await secrets.GetAsync(pod.Namespace(), reference.Name, cancellationToken);
             if (secret?.Data?.TryGetValue(DockerConfigJsonKey, out var bytes) == true && Parse(Encoding.UTF8.GetString(bytes), image, $"secret {reference.Name}") is { } fromSecret)
             {
                 return fromSecret;
@@ -132,7 +128,7 @@ public sealed class ImagePullStage(ImagePuller puller, IPodSecretReader? secrets
         }
         catch (FormatException ex)
         {
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"{source}: {ex.Message}", ex);
+            throw new ImagePullException(KubeletReasons.ErrImagePull, $"{source}: {ex.Message}", ex);
         }
     }
 }

@@ -17,9 +17,6 @@ public enum PullPolicy
 /// <summary>A pull failed; <see cref="Reason"/> is the kubelet's reason (ErrImagePull, ErrImageNeverPull, InvalidImageName).</summary>
 public sealed class ImagePullException : Exception
 {
-    public const string ErrImagePull = "ErrImagePull";
-    public const string ErrImageNeverPull = "ErrImageNeverPull";
-    public const string InvalidImageName = "InvalidImageName";
     public const string NotWasm = "image is not a WebAssembly image";
 
     public ImagePullException(string reason, string message, Exception? inner = null)
@@ -29,17 +26,17 @@ public sealed class ImagePullException : Exception
     }
 
     public ImagePullException()
-        : this(ErrImagePull, "the image could not be pulled")
+        : this(KubeletReasons.ErrImagePull, "the image could not be pulled")
     {
     }
 
     public ImagePullException(string message)
-        : this(ErrImagePull, message)
+        : this(KubeletReasons.ErrImagePull, message)
     {
     }
 
     public ImagePullException(string message, Exception innerException)
-        : this(ErrImagePull, message, innerException)
+        : this(KubeletReasons.ErrImagePull, message, innerException)
     {
     }
 
@@ -76,7 +73,7 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
 
         if (policy == PullPolicy.Never)
         {
-            throw new ImagePullException(ImagePullException.ErrImageNeverPull, $"Container image \"{key}\" is not present with pull policy of Never");
+            throw new ImagePullException(KubeletReasons.ErrImageNeverPull, $"Container image \"{key}\" is not present with pull policy of Never");
         }
 
         Lazy<Task<PulledImage>>? mine = null;

@@ -49,7 +49,7 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
             var root = document.RootElement;
             if (!root.TryGetProperty("config", out var configDescriptor) || !root.TryGetProperty("layers", out var layersElement) || layersElement.ValueKind != JsonValueKind.Array)
             {
-                throw new ImagePullException(ImagePullException.ErrImagePull, $"manifest of {image} ({manifest.MediaType}) has no config and layers");
+                throw new ImagePullException(KubeletReasons.ErrImagePull, $"manifest of {image} ({manifest.MediaType}) has no config and layers");
             }
 
             var config = Descriptor.From(configDescriptor);
@@ -87,7 +87,7 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
             }
             else
             {
-                throw new ImagePullException(ImagePullException.ErrImagePull, $"{ImagePullException.NotWasm}: {image} has layers of types {string.Join(", ", layers.Select(l => l.MediaType).Distinct())}");
+                throw new ImagePullException(KubeletReasons.ErrImagePull, $"{ImagePullException.NotWasm}: {image} has layers of types {string.Join(", ", layers.Select(l => l.MediaType).Distinct())}");
             }
 
             blobs.Add(moduleDigest);
@@ -95,11 +95,11 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
         }
         catch (Exception ex) when (ex is RegistryException or BlobVerificationException)
         {
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"failed to {verb} image \"{image}\": {ex.Message}", ex);
+            throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to {verb} image \"{image}\": {ex.Message}", ex);
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"failed to {verb} image \"{image}\": malformed manifest or config: {ex.Message}", ex);
+            throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to {verb} image \"{image}\": malformed manifest or config: {ex.Message}", ex);
         }
     }
 
@@ -189,7 +189,7 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
             platforms.Add($"{os ?? "?"}/{arch ?? "?"}");
         }
 
-        throw new ImagePullException(ImagePullException.ErrImagePull, $"{ImagePullException.NotWasm}: {image} is an index with no wasm platform (it has {string.Join(", ", platforms)})");
+        throw new ImagePullException(KubeletReasons.ErrImagePull, $"{ImagePullException.NotWasm}: {image} is an index with no wasm platform (it has {string.Join(", ", platforms)})");
     }
 
     private static ImageDefaults ReadImageDefaults(JsonElement config)
@@ -233,7 +233,7 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
 
                 if (entry.EntryType is TarEntryType.SymbolicLink or TarEntryType.HardLink)
                 {
-                    throw new ImagePullException(ImagePullException.ErrImagePull, $"failed to pull image \"{image}\": the module /{path} is a link to {entry.LinkName}; a module must be a regular file");
+                    throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to pull image \"{image}\": the module /{path} is a link to {entry.LinkName}; a module must be a regular file");
                 }
 
                 if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null)
@@ -250,12 +250,12 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
         if (found is null || foundDigest is null)
         {
             var what = wanted is null ? "no .wasm file" : $"no module at /{wanted} (named by its Entrypoint or Cmd)";
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"{ImagePullException.NotWasm}: {image} has {what}");
+            throw new ImagePullException(KubeletReasons.ErrImagePull, $"{ImagePullException.NotWasm}: {image} has {what}");
         }
 
         if (wanted is null && wasmFiles.Distinct().Count() > 1)
         {
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"failed to pull image \"{image}\": it holds several .wasm files ({string.Join(", ", wasmFiles.Distinct())}) and its Entrypoint and Cmd name none");
+            throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to pull image \"{image}\": it holds several .wasm files ({string.Join(", ", wasmFiles.Distinct())}) and its Entrypoint and Cmd name none");
         }
 
         // The module's path becomes argv[0]: move it from Cmd into the Entrypoint when Cmd named it.
@@ -272,7 +272,7 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
         var parts = name.Replace('\\', '/').Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToList();
         if (parts.Contains(".."))
         {
-            throw new ImagePullException(ImagePullException.ErrImagePull, $"failed to pull image \"{image}\": {where} has a path that escapes the image root: {name}");
+            throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to pull image \"{image}\": {where} has a path that escapes the image root: {name}");
         }
 
         return string.Join('/', parts);

@@ -6,8 +6,14 @@ namespace Krustlet.Stages.Kubernetes;
 /// request waits for a token; watches (long-running) are not counted, as in client-go.
 /// Pass it as a handler to <c>new Kubernetes(config, limiter)</c>.
 /// </summary>
-public sealed class ApiRateLimiter(double qps = 50, int burst = 100, TimeProvider? time = null) : DelegatingHandler
+public sealed class ApiRateLimiter(double qps = ApiRateLimiter.DefaultQps, int burst = ApiRateLimiter.DefaultBurst, TimeProvider? time = null) : DelegatingHandler
 {
+    /// <summary>The kubelet's default kubeAPIQPS.</summary>
+    public const double DefaultQps = 50;
+
+    /// <summary>The kubelet's default kubeAPIBurst.</summary>
+    public const int DefaultBurst = 100;
+
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private double _tokens = burst;

@@ -45,13 +45,13 @@ public sealed partial class KubernetesEventRecorder : IPodEventRecorder, IAsyncD
         {
             ApiVersion = "v1",
             Kind = "Event",
-            Metadata = new V1ObjectMeta { Name = $"{pod.Metadata.Name}.{Guid.NewGuid():N}"[..Math.Min(63, pod.Metadata.Name.Length + 17)], NamespaceProperty = pod.Metadata.NamespaceProperty ?? "default" },
+            Metadata = new V1ObjectMeta { Name = $"{pod.Metadata.Name}.{Guid.NewGuid():N}"[..Math.Min(63, pod.Metadata.Name.Length + 17)], NamespaceProperty = pod.Namespace() },
             InvolvedObject = new V1ObjectReference
             {
                 ApiVersion = "v1",
                 Kind = "Pod",
                 Name = pod.Metadata.Name,
-                NamespaceProperty = pod.Metadata.NamespaceProperty ?? "default",
+                NamespaceProperty = pod.Namespace(),
                 Uid = pod.Metadata.Uid,
                 FieldPath = container is null ? null : $"spec.containers{{{container}}}",
             },

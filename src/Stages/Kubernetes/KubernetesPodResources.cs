@@ -48,12 +48,12 @@ public sealed class KubernetesPodResources(IKubernetes client) : IPodResources
         };
         try
         {
-            var response = await client.CoreV1.CreateNamespacedServiceAccountTokenAsync(request, pod.Spec?.ServiceAccountName ?? "default", pod.Metadata.NamespaceProperty ?? "default", cancellationToken: cancellationToken);
+            var response = await client.CoreV1.CreateNamespacedServiceAccountTokenAsync(request, pod.Spec?.ServiceAccountName ?? "default", pod.Namespace(), cancellationToken: cancellationToken);
             return response.Status.Token;
         }
         catch (HttpOperationException ex)
         {
-            throw new PodConfigException($"service account token for {pod.Metadata.NamespaceProperty ?? "default"}/{pod.Spec?.ServiceAccountName ?? "default"}: {(int)ex.Response.StatusCode} {ex.Response.ReasonPhrase}", ex);
+            throw new PodConfigException($"service account token for {pod.Namespace()}/{pod.Spec?.ServiceAccountName ?? "default"}: {(int)ex.Response.StatusCode} {ex.Response.ReasonPhrase}", ex);
         }
     }
 }

@@ -13,12 +13,18 @@ namespace Krustlet.Stages.Kubernetes;
 /// <param name="NodeName">The node's name.</param>
 /// <param name="NodeIp">Its InternalIP.</param>
 /// <param name="MaxPods">Its pod capacity (the kubelet's maxPods).</param>
-public sealed record NodeOptions(string NodeName, string NodeIp, int MaxPods = 110)
+public sealed record NodeOptions(string NodeName, string NodeIp, int MaxPods = NodeOptions.DefaultMaxPods)
 {
     public const string Architecture = "wasm32-wasi";
 
+    /// <summary>The kubelet's default maxPods.</summary>
+    public const int DefaultMaxPods = 110;
+
+    /// <summary>The kubelet's port.</summary>
+    public const int DefaultKubeletPort = 10250;
+
     /// <summary>The kubelet API port, advertised in daemonEndpoints.</summary>
-    public int KubeletPort { get; init; } = 10250;
+    public int KubeletPort { get; init; } = DefaultKubeletPort;
 
     /// <summary>Extra labels; those in the kubernetes.io and k8s.io namespaces the kubelet may not set are dropped.</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();

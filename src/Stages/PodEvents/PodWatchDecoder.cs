@@ -71,7 +71,7 @@ public sealed class PodWatchDecoder : IWatchEventDecoder<V1Pod>
 
     /// <summary>"namespace/name" for messages.</summary>
     public static string Describe(V1Pod pod) =>
-        $"{pod.Metadata?.NamespaceProperty ?? "default"}/{pod.Metadata?.Name ?? "<unnamed>"}";
+        $"{pod.Metadata.Namespace()}/{pod.Metadata?.Name ?? "<unnamed>"}";
 
     private static PipelineEvent<V1Pod>? Unknown(string type, out string? error)
     {

@@ -16,22 +16,24 @@ namespace Krustlet.Stages.Run;
 /// volume stage gave it, <see cref="PreparedContainers"/>. Container state changes reach the status
 /// stage as runtime reports, outside the graph.
 /// </summary>
-public sealed partial class RunStage : IStage<V1Pod>, IPodRuntimeSource
+public sealed partial class RunStage : IPodRuntime
 {
     private readonly ExecutorPool _pool;
     private readonly RunOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, PodWorker> _workers = new(StringComparer.Ordinal);
-    private Func<PodReport, CancellationToken, ValueTask> _report = (_, _) => ValueTask.CompletedTask;
+    private readonly IPodStageContext _context;
 
     private readonly PodEvents.IPodEventRecorder _events;
 
-    public RunStage(ExecutorPool pool, RunOptions options, TimeProvider? time = null, ILogger? logger = null, PodEvents.IPodEventRecorder? events = null)
+    public RunStage(ExecutorPool pool, RunOptions options, IPodStageContext context, TimeProvider? time = null, ILogger? logger = null, PodEvents.IPodEventRecorder? events = null)
     {
         _events = events ?? PodEvents.NullPodEventRecorder.Instance;
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(context);
+        _context = context;
         _pool = pool;
         _options = options;
         _time = time ?? TimeProvider.System;
@@ -42,9 +44,6 @@ public sealed partial class RunStage : IStage<V1Pod>, IPodRuntimeSource
 
     /// <summary>Pods with a worker (running, restarting or finished but not yet deleted).</summary>
     public int Pods => _workers.Count;
-
-    /// <summary>Where runtime reports go: the status stage's <see cref="StatusReportStage.PublishAsync"/>.</summary>
-    public void ReportTo(Func<PodReport, CancellationToken, ValueTask> report) => _report = report ?? throw new ArgumentNullException(nameof(report));
 
     /// <summary>The pod's current runtime status, or null when it has no worker.</summary>
     public PodRuntimeStatus? Current(string uid) => _workers.TryGetValue(uid, out var worker) ? worker.Snapshot() : null;
@@ -133,7 +132,7 @@ public sealed partial class RunStage : IStage<V1Pod>, IPodRuntimeSource
         }
     }
 
-    private ValueTask PublishAsync(string uid, V1Pod pod, PodRuntimeStatus status) => _report(
+    private ValueTask PublishAsync(string uid, V1Pod pod, PodRuntimeStatus status) => _context.PublishAsync(
         new PodReport(uid, pod.Metadata.NamespaceProperty ?? "default", pod.Metadata.Name, PodReportKind.Updated, PodReportOrigin.Runtime, status.Reason, status.Message, pod.Metadata.ResourceVersion, _time.GetUtcNow(), status),
         CancellationToken.None);
 

@@ -59,7 +59,7 @@ public static partial class WasmContainerRunner
         }
         catch (WasmtimeException ex) when (FindKill(ex) is { } killed)
         {
-            return new ContainerExit(ExitKind.Killed, ContainerExit.KilledExitCode, "Error", $"killed: {killed.Message}", startedAt, time.GetUtcNow());
+            return new ContainerExit(ExitKind.Killed, ContainerExit.KilledExitCode, KubeletReasons.Error, $"killed: {killed.Message}", startedAt, time.GetUtcNow());
         }
         catch (WasmtimeException ex) when (ex.ExitCode is { } code)
         {
@@ -67,7 +67,7 @@ public static partial class WasmContainerRunner
         }
         catch (TrapException ex)
         {
-            return new ContainerExit(ExitKind.Trapped, ContainerExit.TrapExitCode, "Error", $"wasm trap: {Describe(ex.Type)}: {FirstLine(ex.Message)}", startedAt, time.GetUtcNow());
+            return new ContainerExit(ExitKind.Trapped, ContainerExit.TrapExitCode, KubeletReasons.Error, $"wasm trap: {Describe(ex.Type)}: {FirstLine(ex.Message)}", startedAt, time.GetUtcNow());
         }
         catch (WasmtimeException ex) when (OverLimit(ex.Message, launch, host) is { } message)
         {
@@ -75,7 +75,7 @@ public static partial class WasmContainerRunner
         }
         catch (Exception ex) when (ex is WasmtimeException or ContainerStartException)
         {
-            return new ContainerExit(ExitKind.FailedToStart, 128, "StartError", FirstLine(ex.Message), startedAt, time.GetUtcNow());
+            return new ContainerExit(ExitKind.FailedToStart, 128, KubeletReasons.StartError, FirstLine(ex.Message), startedAt, time.GetUtcNow());
         }
     }
 
@@ -143,7 +143,7 @@ public static partial class WasmContainerRunner
     private static partial Regex MinimumOverLimit();
 
     private static ContainerExit Exited(int code, DateTimeOffset startedAt, TimeProvider time) =>
-        new(ExitKind.Exited, code, code == 0 ? "Completed" : "Error", null, startedAt, time.GetUtcNow());
+        new(ExitKind.Exited, code, code == 0 ? KubeletReasons.Completed : KubeletReasons.Error, null, startedAt, time.GetUtcNow());
 
     private static ContainerKilledException? FindKill(Exception ex)
     {

@@ -47,9 +47,9 @@ public sealed class PodStatusBuilder(string nodeIp)
             [
                 Condition("PodScheduled", true, now),
                 Condition("PodReadyToStartContainers", true, now),
-                Condition("Initialized", initDone, now, initDone ? null : "ContainersNotInitialized"),
-                Condition("ContainersReady", allReady, now, allReady ? null : "ContainersNotReady"),
-                Condition("Ready", allReady, now, allReady ? null : "ContainersNotReady"),
+                Condition("Initialized", initDone, now, initDone ? null : KubeletReasons.ContainersNotInitialized),
+                Condition("ContainersReady", allReady, now, allReady ? null : KubeletReasons.ContainersNotReady),
+                Condition("Ready", allReady, now, allReady ? null : KubeletReasons.ContainersNotReady),
             ],
             InitContainerStatuses = [.. runtime.InitContainers.Select(Container)],
             ContainerStatuses = [.. runtime.Containers.Select(Container)],

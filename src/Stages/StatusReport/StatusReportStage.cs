@@ -23,12 +23,21 @@ namespace Krustlet.Stages.StatusReport;
 public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
 {
     private readonly KeyedWorkQueue<PodReport> _queue;
+    private readonly IPodRuntimeSource? _runtime;
 
-    private IPodRuntimeSource? _runtime;
-
-    public StatusReportStage(IPodReportWriter writer, StageOptions options, PipelineInstruments? instruments = null, ILogger? logger = null, TimeProvider? time = null)
+    /// <param name="writer">Where reports are written.</param>
+    /// <param name="options">The stage's parallelism and capacity.</param>
+    /// <param name="runtime">
+    /// Where pods' runtime status is read when a report is written, so a report that waited in the queue
+    /// still carries the containers' latest states (the pipeline's run slot); none: reports are written as given.
+    /// </param>
+    /// <param name="instruments">The pipeline's metrics.</param>
+    /// <param name="logger">The stage's logger.</param>
+    /// <param name="time">The clock.</param>
+    public StatusReportStage(IPodReportWriter writer, StageOptions options, IPodRuntimeSource? runtime = null, PipelineInstruments? instruments = null, ILogger? logger = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(writer);
+        _runtime = runtime;
         _queue = new KeyedWorkQueue<PodReport>(
             StageNames.StatusReport,
             options,
@@ -38,12 +47,6 @@ public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
             logger,
             time);
     }
-
-    /// <summary>
-    /// Reads pods' runtime status from <paramref name="runtime"/> when a report is written, so a report
-    /// that waited in the queue still carries the containers' latest states.
-    /// </summary>
-    public void UseRuntime(IPodRuntimeSource runtime) => _runtime = runtime ?? throw new ArgumentNullException(nameof(runtime));
 
     /// <summary>Reports waiting to be written.</summary>
     public int Waiting => _queue.Waiting;
@@ -92,7 +95,7 @@ public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
         var message = result.Failure is { } failure ? $"{failure.Stage}: {failure.Message}" : null;
         return new PodReport(
             result.Key,
-            pod?.Metadata?.NamespaceProperty ?? "default",
+            (pod?.Metadata).Namespace(),
             pod?.Metadata?.Name ?? string.Empty,
             kind,
             PodReportOrigin.Pipeline,
@@ -108,7 +111,7 @@ public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
     /// <summary>Failures the kubelet shows as the containers' waiting reason, with the pod left Pending.</summary>
     public static IReadOnlySet<string> ContainerWaitingReasons { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
-        "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError",
+        KubeletReasons.ErrImagePull, KubeletReasons.ImagePullBackOff, KubeletReasons.ErrImageNeverPull, KubeletReasons.InvalidImageName, KubeletReasons.CreateContainerConfigError, KubeletReasons.CreateContainerError,
     };
 
     private static PodRuntimeStatus WaitingOn(V1Pod pod, string reason, string message, DateTimeOffset since)

@@ -19,7 +19,7 @@ public sealed class DownwardApi(NodeAllocatable node, string nodeIp)
             case "metadata.name":
                 return meta.Name;
             case "metadata.namespace":
-                return meta.NamespaceProperty ?? "default";
+                return meta.Namespace();
             case "metadata.uid":
                 return meta.Uid;
             case "spec.nodeName":

@@ -24,7 +24,7 @@ public sealed partial class EnvironmentResolver(IPodResources resources, Downwar
         ArgumentNullException.ThrowIfNull(pod);
         ArgumentNullException.ThrowIfNull(container);
         ArgumentNullException.ThrowIfNull(image);
-        var ns = pod.Metadata.NamespaceProperty ?? "default";
+        var ns = pod.Namespace();
         var env = new OrderedEnv();
         foreach (var entry in image.Env)
         {

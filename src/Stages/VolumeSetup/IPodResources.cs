@@ -18,7 +18,6 @@ public interface IPodResources : IPodSecretReader
 /// <summary>A configuration the pod refers to is missing or wrong: the container waits with CreateContainerConfigError.</summary>
 public sealed class PodConfigException : Exception
 {
-    public const string Reason = "CreateContainerConfigError";
 
     public PodConfigException(string message)
         : base(message)

@@ -28,7 +28,7 @@ public sealed record VolumeOptions(string PodsRoot)
 /// A missing configMap or secret that is not optional fails with CreateContainerConfigError naming it,
 /// and the pod is retried with backoff until it appears. Teardown removes the pod's directory.
 /// </summary>
-public sealed class VolumeSetupStage : IStage<V1Pod>
+public sealed class VolumeSetupStage : IStage<V1Pod>, IDisposable
 {
     private const int DefaultMode = 0b110_100_100; // 0644, as Kubernetes
 
@@ -41,31 +41,33 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<SizeLimit>> _sizeLimits = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _evicted = new(StringComparer.Ordinal);
     private readonly Lock _timerLock = new();
-    private Func<string, string, Task<bool>> _evict = (_, _) => Task.FromResult(false);
+    private readonly IPodStageContext _context;
     private ITimer? _sizeChecks;
 
     private sealed record SizeLimit(string Volume, string Path, long Bytes, string Text);
 
-    public VolumeSetupStage(IPodResources resources, VolumeOptions options, Admission.NodeAllocatable node, Run.RestartBackoffOptions? backoff = null, TimeProvider? time = null)
+    /// <param name="resources">Where configMaps, secrets and service-account tokens are read.</param>
+    /// <param name="options">The stage's settings.</param>
+    /// <param name="node">The node's allocatable resources, for the downward API.</param>
+    /// <param name="context">The pipeline: re-entry when a missing configMap or secret may have appeared, eviction of a pod over its emptyDir sizeLimit.</param>
+    /// <param name="backoff">The retry delays.</param>
+    /// <param name="time">The clock.</param>
+    public VolumeSetupStage(IPodResources resources, VolumeOptions options, Admission.NodeAllocatable node, IPodStageContext context, Run.RestartBackoffOptions? backoff = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(resources);
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(context);
         _resources = resources;
         _options = options;
+        _context = context;
         _downward = new DownwardApi(node, options.NodeIp);
         _environment = new EnvironmentResolver(resources, _downward);
-        _retry = new PodRetry(backoff, time);
+        _retry = new PodRetry(context.Reenter, backoff, time);
         _time = time ?? TimeProvider.System;
         Directory.CreateDirectory(options.PodsRoot);
     }
 
     public string Name => StageNames.VolumeSetup;
-
-    /// <summary>How the stage asks for a pod to run again when a missing configMap or secret may have appeared.</summary>
-    public void UseReentry(Func<string, string, bool> reenter) => _retry.UseReentry(reenter);
-
-    /// <summary>How the stage evicts a pod whose emptyDir is over its sizeLimit (the run stage's <c>EvictAsync</c>).</summary>
-    public void UseEviction(Func<string, string, Task<bool>> evict) => _evict = evict ?? throw new ArgumentNullException(nameof(evict));
 
     public void Dispose()
     {
@@ -96,7 +98,7 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
 
                 if (used > limit.Bytes && _evicted.TryAdd(uid, true))
                 {
-                    await _evict(uid, $"Usage of EmptyDir volume \"{limit.Volume}\" exceeds the limit \"{limit.Text}\".");
+                    await _context.EvictAsync(uid, $"Usage of EmptyDir volume \"{limit.Volume}\" exceeds the limit \"{limit.Text}\".");
                     evicted++;
                     break;
                 }
@@ -164,11 +166,11 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
         catch (PodConfigException ex)
         {
             _retry.Schedule(item.Key, "config", "retrying a missing or invalid configuration");
-            return StageOutcome.Fail(PodConfigException.Reason, ex.Message);
+            return StageOutcome.Fail(KubeletReasons.CreateContainerConfigError, ex.Message);
         }
         catch (UnsafePathException ex)
         {
-            return StageOutcome.Fail(PodConfigException.Reason, $"volumes: {ex.Message}");
+            return StageOutcome.Fail(KubeletReasons.CreateContainerConfigError, $"volumes: {ex.Message}");
         }
     }
 
@@ -193,7 +195,7 @@ public sealed class VolumeSetupStage : IStage<V1Pod>
         VolumeFiles.Validate(volume.Name, "volume name");
         var root = VolumePath(uid, volume.Name);
         var what = $"volume {volume.Name}";
-        var ns = pod.Metadata.NamespaceProperty ?? "default";
+        var ns = pod.Namespace();
 
         if (volume.EmptyDir is not null)
         {

@@ -162,8 +162,8 @@ public sealed class SettingsTests
     {
         AgentSettings ReadWithLimit(long limit, params RawSetting[] given) =>
             AgentSettingsReader.Read(new SettingsInput(null, NoEnvironment, given, MemoryMappingLimit: limit));
-        var pods = SettingsSources.FromText(SettingsCatalog.Find(SettingsCatalog.MaxPods)!, "--max-pods", "7000", []);
-        var compact = SettingsSources.FromText(SettingsCatalog.Find(SettingsCatalog.CompactMemories)!, "--set Wasm:CompactMemories", "true", []);
+        var pods = SettingsSources.FromText(SettingsCatalog.MaxPods, "--max-pods", "7000", []);
+        var compact = SettingsSources.FromText(SettingsCatalog.CompactMemories, "--set Wasm:CompactMemories", "true", []);
 
         var ex = Assert.ThrowsExactly<InvalidSettingsException>(() => ReadWithLimit(65530, pods));
         StringAssert.Contains(ex.Message, "Node:MaxPods (from --max-pods) (7000) needs about 69600 memory mappings but the kernel allows 65530 (vm.max_map_count): at most 6584 pods fit; Wasm:CompactMemories=true fits more");
@@ -195,6 +195,31 @@ public sealed class SettingsTests
         Assert.AreEqual(TimeSpan.FromSeconds(30), d);
         Assert.IsFalse(AgentSettingsReader.TryParseDuration("10 seconds", out _));
         Assert.IsFalse(AgentSettingsReader.TryParseDuration("5x", out _));
+    }
+
+    [TestMethod]
+    public void The_default_each_setting_shows_reads_back_as_its_declared_default()
+    {
+        foreach (var setting in SettingsCatalog.All.OfType<Setting<TimeSpan>>())
+        {
+            Assert.IsTrue(AgentSettingsReader.TryParseDuration(setting.DefaultText, out var shown), setting.Key);
+            Assert.AreEqual(setting.Default, shown, setting.Key);
+        }
+
+        foreach (var setting in SettingsCatalog.All.OfType<Setting<long>>().Where(s => s.Kind == SettingKind.Size))
+        {
+            Assert.AreEqual(setting.Default, new k8s.Models.ResourceQuantity(setting.DefaultText).ToInt64(), setting.Key);
+        }
+
+        foreach (var setting in SettingsCatalog.All.OfType<Setting<int>>().Where(s => s.Shown is null))
+        {
+            Assert.AreEqual(setting.Default.ToString(System.Globalization.CultureInfo.InvariantCulture), setting.DefaultText, setting.Key);
+        }
+
+        Assert.AreEqual("1m30s", SettingText.Duration(TimeSpan.FromSeconds(90)));
+        Assert.AreEqual("5m", SettingText.Duration(TimeSpan.FromSeconds(300)));
+        Assert.AreEqual("10Mi", SettingText.Size(10L * 1024 * 1024));
+        Assert.AreEqual("1000000", SettingText.Size(1_000_000));
     }
 
     [TestMethod]

@@ -32,7 +32,6 @@ public sealed class ContainerLogsWasmTests
         using var engine = new WasmEngineHost(new WasmEngineOptions());
         using var client = new OciRegistryClient(new RegistryOptions());
         using var pool = new ExecutorPool(engine, 2);
-        var run = new RunStage(pool, new RunOptions(Path.Combine(dataDir, "logs")));
         var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var pod = new V1Pod
         {
@@ -40,17 +39,17 @@ public sealed class ContainerLogsWasmTests
             Spec = new V1PodSpec { RestartPolicy = "Never", Containers = [new V1Container { Name = "main", Image = image, Args = ["20"] }] },
         };
         await using var pipeline = PodPipeline.Start(
-            new PodStages(
+            context => new PodStages(
                 new PassStage(StageNames.Admission),
-                new ImagePullStage(new ImagePuller(client, new ContentStore(Path.Combine(dataDir, "images")), new RegistryOptions())),
+                new ImagePullStage(new ImagePuller(client, new ContentStore(Path.Combine(dataDir, "images")), new RegistryOptions()), context),
                 new CompileStage(new CompileCache(engine, Path.Combine(dataDir, "cache"))),
                 new PassStage(StageNames.VolumeSetup),
-                run),
+                new RunStage(pool, new RunOptions(Path.Combine(dataDir, "logs")), context)),
             new RunningGate(running),
             new PipelineOptions(StageNames.Defaults));
         await using var server = new KubeletServer(
             new KubeletServerOptions { Address = "127.0.0.1", Port = 0, DataDirectory = dataDir, BearerTokens = new HashSet<string> { "t" }, LogFollowPollInterval = TimeSpan.FromMilliseconds(20) },
-            new RunStagePods(run, pod),
+            new RunStagePods(pipeline.Stages.Run, pod),
             Path.Combine(dataDir, "logs"));
         await server.StartAsync(TestContext.CancellationToken);
 
@@ -65,12 +64,12 @@ public sealed class ContainerLogsWasmTests
         var followed = await http.GetStringAsync(new Uri("/containerLogs/default/ticker/main?follow=true", UriKind.Relative), TestContext.CancellationToken);
 
         Assert.AreEqual(string.Concat(Enumerable.Range(0, 20).Select(i => $"tick {i}\n")), followed);
-        Assert.IsInstanceOfType<TerminatedState>(run.Current(pod.Metadata.Uid)!.Containers[0].State, "the stream ended because the run did");
+        Assert.IsInstanceOfType<TerminatedState>(pipeline.Stages.Run.Current(pod.Metadata.Uid)!.Containers[0].State, "the stream ended because the run did");
         Directory.Delete(dataDir, recursive: true);
     }
 
     /// <summary>The pod as the live agent would show it: its spec with the run stage's status.</summary>
-    private sealed class RunStagePods(RunStage run, V1Pod pod) : IKubeletPods
+    private sealed class RunStagePods(IPodRuntime run, V1Pod pod) : IKubeletPods
     {
         public IReadOnlyList<V1Pod> Pods() => run.Current(pod.Metadata.Uid) is { } status
             ? [new V1Pod

@@ -58,11 +58,10 @@ public sealed class ExamplesTests
         using var client = new OciRegistryClient(new RegistryOptions());
         using var pool = new ExecutorPool(engine, 8);
         var node = new NodeAllocatable(Node, 110, new ResourceQuantity("4"), new ResourceQuantity("4Gi"));
-        var volumes = new VolumeSetupStage(source.Resources, new VolumeOptions(Path.Combine(_root, "pods")), node);
         var logs = Path.Combine(_root, "logs");
         var writer = new WaitingWriter();
         await using var pipeline = PodPipeline.Start(
-            new PodStages(new AdmissionStage(node), new ImagePullStage(new ImagePuller(client, store, new RegistryOptions())), new CompileStage(new CompileCache(engine, Path.Combine(_root, "cache"))), volumes, new RunStage(pool, new RunOptions(logs))),
+            context => new PodStages(new AdmissionStage(node), new ImagePullStage(new ImagePuller(client, store, new RegistryOptions()), context), new CompileStage(new CompileCache(engine, Path.Combine(_root, "cache"))), new VolumeSetupStage(source.Resources, new VolumeOptions(Path.Combine(_root, "pods")), node, context), new RunStage(pool, new RunOptions(logs), context)),
             writer,
             new PipelineOptions(StageNames.Defaults));
 
@@ -114,7 +113,6 @@ public sealed class ExamplesTests
         var deleted = await writer.WaitForAsync(pods[$"counter-{Node}"].Metadata.Uid, r => r.IsFinal, ct);
         Assert.AreEqual(PodReportKind.Deleted, deleted.Kind);
         await pipeline.DisposeAsync();
-        volumes.Dispose();
     }
 
     /// <summary>Completes once the file holds <paramref name="text"/>: woken by a watcher on its directory, never by a sleep.</summary>

@@ -21,9 +21,12 @@ public sealed class ImagePullBackoffTests
         var handler = new InspectingHandler();
         using var client = new OciRegistryClient(new RegistryOptions(), handler);
         var recorded = new RecordedEvents();
-        var stage = new ImagePullStage(new ImagePuller(client, new ContentStore(root), new RegistryOptions()), time: time, events: recorded);
         var writer = new ObservingWriter();
-        await using var pipeline = PodPipeline.Start(TestPods.Stages() with { ImagePull = stage }, writer, TestPods.Options(), time: time);
+        await using var pipeline = PodPipeline.Start(
+            context => TestPods.Stages() with { ImagePull = new ImagePullStage(new ImagePuller(client, new ContentStore(root), new RegistryOptions()), context, time: time, events: recorded) },
+            writer,
+            TestPods.Options(),
+            time: time);
         var image = ImageReference.Parse($"{registry.Host}/later/app:v1");
         var pod = new V1Pod
         {
@@ -33,7 +36,7 @@ public sealed class ImagePullBackoffTests
 
         var firstTimer = time.NextTimer;
         await pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
-        var backOff = await writer.WaitForAsync(pod.Metadata.Uid, r => r.Reason == ImagePullStage.ImagePullBackOff, TestContext.CancellationToken);
+        var backOff = await writer.WaitForAsync(pod.Metadata.Uid, r => r.Reason == KubeletReasons.ImagePullBackOff, TestContext.CancellationToken);
         Assert.AreEqual($"ImagePull: container main: Back-off pulling image \"{image}\"", backOff.Message);
         Assert.AreEqual("ImagePullBackOff", ((Krustlet.Stages.Run.WaitingState)backOff.Runtime!.Containers[0].State).Reason);
         Assert.AreEqual(1, handler.ManifestGets, "no pull while backing off");

@@ -150,7 +150,7 @@ public sealed class ImagePullerTests
         var single = await Assert.ThrowsExactlyAsync<ImagePullException>(() => Puller().PullAsync(Ref($"{repository}:v1"), PullPolicy.Always, null, TestContext.CancellationToken));
         var index = await Assert.ThrowsExactlyAsync<ImagePullException>(() => Puller().PullAsync(Ref($"{repository}:multi"), PullPolicy.Always, null, TestContext.CancellationToken));
 
-        Assert.AreEqual(ImagePullException.ErrImagePull, single.Reason);
+        Assert.AreEqual(KubeletReasons.ErrImagePull, single.Reason);
         StringAssert.StartsWith(single.Message, "image is not a WebAssembly image: ");
         StringAssert.StartsWith(index.Message, "image is not a WebAssembly image: ");
         StringAssert.Contains(index.Message, "linux/amd64, linux/arm64");
@@ -180,7 +180,7 @@ public sealed class ImagePullerTests
     {
         var ex = await Assert.ThrowsExactlyAsync<ImagePullException>(() => Puller().PullAsync(Ref($"{Unique("absent")}:v1"), PullPolicy.Always, null, TestContext.CancellationToken));
 
-        Assert.AreEqual(ImagePullException.ErrImagePull, ex.Reason);
+        Assert.AreEqual(KubeletReasons.ErrImagePull, ex.Reason);
         StringAssert.Contains(ex.Message, "404");
         StringAssert.Contains(ex.Message, "MANIFEST_UNKNOWN: manifest unknown");
     }
@@ -240,7 +240,7 @@ public sealed class ImagePullerTests
         var puller = Puller();
 
         var never = await Assert.ThrowsExactlyAsync<ImagePullException>(() => puller.PullAsync(image, PullPolicy.Never, null, TestContext.CancellationToken));
-        Assert.AreEqual(ImagePullException.ErrImageNeverPull, never.Reason);
+        Assert.AreEqual(KubeletReasons.ErrImageNeverPull, never.Reason);
         Assert.AreEqual($"Container image \"{image}\" is not present with pull policy of Never", never.Message);
         Assert.AreEqual(0, _handler.ManifestGets);
 

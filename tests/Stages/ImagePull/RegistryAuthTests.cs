@@ -147,7 +147,7 @@ public sealed class RegistryAuthTests
         var secrets = new Secrets(new() { ["default/regcred"] = DockerSecret(json) });
         using var client = new OciRegistryClient(new RegistryOptions());
         var puller = new ImagePuller(client, new ContentStore(_store), new RegistryOptions());
-        var stage = source == "node-file" ? new ImagePullStage(puller, nodeCredentialsFile: nodeFile) : new ImagePullStage(puller, secrets);
+        var stage = source == "node-file" ? new ImagePullStage(puller, new RecordingStageContext(), nodeCredentialsFile: nodeFile) : new ImagePullStage(puller, new RecordingStageContext(), secrets);
         var pod = new V1Pod
         {
             Metadata = new V1ObjectMeta { Name = "p", NamespaceProperty = "default", Uid = "u" },
@@ -169,7 +169,7 @@ public sealed class RegistryAuthTests
     {
         var image = await PushAsync("nosecret");
         using var client = new OciRegistryClient(new RegistryOptions());
-        var stage = new ImagePullStage(new ImagePuller(client, new ContentStore(_store), new RegistryOptions()), new Secrets([]));
+        var stage = new ImagePullStage(new ImagePuller(client, new ContentStore(_store), new RegistryOptions()), new RecordingStageContext(), new Secrets([]));
         var pod = new V1Pod
         {
             Metadata = new V1ObjectMeta { Name = "p", NamespaceProperty = "default", Uid = "u" },

@@ -50,14 +50,13 @@ public sealed class AgentIntegrationTests
         var writer = new Observed(new KubernetesPodStatusWriter(client, "10.0.0.9"));
         // The run stage's backoffs run on a fake clock the test advances: no wait on wall time.
         var runTime = new SignallingTimeProvider();
-        var runStage = new RunStage(pool, new RunOptions(Path.Combine(root, "logs")), runTime, events: events);
         await using var pipeline = PodPipeline.Start(
-            new PodStages(
+            context => new PodStages(
                 new AdmissionStage(node),
                 new LocalImages(new Dictionary<string, string> { ["hello"] = WasmFixtures.C("hello"), ["spin"] = WasmFixtures.Wat(Wat.InfiniteLoop), ["crash"] = WasmFixtures.Wat(Wat.Exit(1)), ["inspect"] = WasmFixtures.C("inspect") }),
                 new CompileStage(new CompileCache(Host, Path.Combine(root, "cache"))),
-                new VolumeSetupStage(new KubernetesPodResources(client), new VolumeOptions(Path.Combine(root, "pods")), node),
-                runStage),
+                new VolumeSetupStage(new KubernetesPodResources(client), new VolumeOptions(Path.Combine(root, "pods")), node, context),
+                new RunStage(pool, new RunOptions(Path.Combine(root, "logs")), context, runTime, events: events)),
             writer,
             TestPods.Options());
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
@@ -112,7 +111,7 @@ public sealed class AgentIntegrationTests
         await writer.Seen.WaitForAsync(serverUid, r => r.Kind == PodReportKind.Deleted, TestContext.CancellationToken);
 
         Assert.IsNull(api.Get("pods", "default", "server"), "the pod object is gone");
-        Assert.IsNull(runStage.Current(serverUid), "the spinning server's containers were stopped and the pod forgotten");
+        Assert.IsNull(pipeline.Stages.Run.Current(serverUid), "the spinning server's containers were stopped and the pod forgotten");
         Assert.IsFalse(Directory.Exists(Path.Combine(root, "pods", serverUid)), "its volumes were torn down");
         Assert.IsTrue(api.Requests.Count(r => r.StartsWith("PATCH /api/v1/namespaces/default/pods/hello", StringComparison.Ordinal)) < 10, "status writes do not feed back into the watch");
 

@@ -108,12 +108,17 @@ internal sealed class RunHarness : IAsyncDisposable
         Cache = new CompileCache(Host, Path.Combine(_root, "cache"));
         Pool = new ExecutorPool(Host, slots, Time);
         State = saveState ? new PodStateStore(Path.Combine(_root, "state")) : null;
-        Run = new RunStage(Pool, new RunOptions(Path.Combine(_root, "logs")) { State = State }, Time, events: Events);
+        RunStage? run = null;
         Pipeline = PodPipeline.Start(
-            new PodStages(admission ?? new RecordingStage(StageNames.Admission), new LocalImages(images), new CompileStage(Cache), new RecordingStage(StageNames.VolumeSetup), Run),
+            context =>
+            {
+                run = new RunStage(Pool, new RunOptions(Path.Combine(_root, "logs")) { State = State }, context, Time, events: Events);
+                return new PodStages(admission ?? new RecordingStage(StageNames.Admission), new LocalImages(images), new CompileStage(Cache), new RecordingStage(StageNames.VolumeSetup), run);
+            },
             Writer,
             TestPods.Options(),
             time: Time);
+        Run = run!;
     }
 
     public SignallingTimeProvider Time { get; } = new();

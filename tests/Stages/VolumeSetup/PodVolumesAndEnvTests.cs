@@ -40,19 +40,23 @@ public sealed class PodVolumesAndEnvTests
         var resources = new InMemoryPodResources();
         var hostDir = Directory.CreateDirectory(Path.Combine(_root, "host-allowed")).FullName;
         var pool = new ExecutorPool(Host, 4, time);
-        var volumes = new VolumeSetupStage(resources, new VolumeOptions(Path.Combine(_root, "pods")) { AllowedHostPathPrefixes = [hostDir], NodeIp = "10.1.2.3" }, Node, time: time);
+        VolumeSetupStage? volumes = null;
         var writer = new ObservingWriter();
         var pipeline = PodPipeline.Start(
-            new PodStages(
-                new AdmissionStage(Node),
-                new LocalImages(new Dictionary<string, string> { ["inspect"] = WasmFixtures.C("inspect"), ["spin"] = WasmFixtures.Wat(Wat.InfiniteLoop) }),
-                new CompileStage(new CompileCache(Host, Path.Combine(_root, "cache"))),
-                volumes,
-                new RunStage(pool, new RunOptions(Path.Combine(_root, "logs")), time)),
+            context =>
+            {
+                volumes = new VolumeSetupStage(resources, new VolumeOptions(Path.Combine(_root, "pods")) { AllowedHostPathPrefixes = [hostDir], NodeIp = "10.1.2.3" }, Node, context, time: time);
+                return new PodStages(
+                    new AdmissionStage(Node),
+                    new LocalImages(new Dictionary<string, string> { ["inspect"] = WasmFixtures.C("inspect"), ["spin"] = WasmFixtures.Wat(Wat.InfiniteLoop) }),
+                    new CompileStage(new CompileCache(Host, Path.Combine(_root, "cache"))),
+                    volumes,
+                    new RunStage(pool, new RunOptions(Path.Combine(_root, "logs")), context, time));
+            },
             writer,
             TestPods.Options(),
             time: time);
-        return new Harness(pipeline, writer, resources, pool, volumes, time, hostDir);
+        return new Harness(pipeline, writer, resources, pool, volumes!, time, hostDir);
     }
 
     private static V1Pod Pod(string name, string hostDir, string[] args, IList<V1Volume> volumes, IList<V1VolumeMount> mounts, IList<V1EnvVar>? env = null, IList<V1EnvFromSource>? envFrom = null) => new()
