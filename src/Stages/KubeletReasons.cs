@@ -47,6 +47,9 @@ public static class KubeletReasons
     /// <summary>It could not start (no entry point, an import the node does not provide).</summary>
     public const string StartError = "StartError";
 
+    /// <summary>It needed more memory than its limit allows (a declared memory or table over it).</summary>
+    public const string OOMKilled = "OOMKilled";
+
     // The pod failed, or could not be stopped.
 
     /// <summary>The node evicted the pod (an emptyDir over its sizeLimit).</summary>
@@ -68,6 +71,9 @@ public static class KubeletReasons
 
     /// <summary>The pod's memory requests do not fit in what is left of the node's allocatable memory.</summary>
     public const string OutOfMemory = "OutOfmemory";
+
+    /// <summary>The pod's names are not valid as the API server validates them (its <c>StatusReasonInvalid</c>).</summary>
+    public const string Invalid = "Invalid";
 
     /// <summary>The pod is bound to another node.</summary>
     public const string NodeName = "NodeName";

@@ -70,7 +70,7 @@ public sealed class AdmissionStage(NodeAllocatable node, int maxContainersPerPod
     {
         if (PodValidation.Validate(pod, maxContainersPerPod) is { } invalid)
         {
-            return StageOutcome.Fail(PodValidation.Reason, invalid);
+            return StageOutcome.Fail(KubeletReasons.Invalid, invalid);
         }
 
         if (pod.Spec?.NodeName is { Length: > 0 } bound && bound != node.NodeName)

@@ -15,9 +15,6 @@ public static partial class PodValidation
     /// <summary>The default bound on a pod's init and app containers together.</summary>
     public const int DefaultMaxContainers = 100;
 
-    /// <summary>The reason a refused pod fails with: the API server's <c>StatusReasonInvalid</c>.</summary>
-    public const string Reason = "Invalid";
-
     private const int LabelMaxLength = 63;
     private const int SubdomainMaxLength = 253;
     private const int UidMaxLength = 128;

@@ -71,7 +71,7 @@ public static partial class WasmContainerRunner
         }
         catch (WasmtimeException ex) when (OverLimit(ex.Message, launch, host) is { } message)
         {
-            return new ContainerExit(ExitKind.OutOfMemory, ContainerExit.KilledExitCode, "OOMKilled", message, startedAt, time.GetUtcNow());
+            return new ContainerExit(ExitKind.OutOfMemory, ContainerExit.KilledExitCode, KubeletReasons.OOMKilled, message, startedAt, time.GetUtcNow());
         }
         catch (Exception ex) when (ex is WasmtimeException or ContainerStartException)
         {

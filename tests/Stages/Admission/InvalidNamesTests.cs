@@ -52,7 +52,7 @@ public sealed class InvalidNamesTests
             foreach (var pod in bad)
             {
                 var refused = await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Kind == PodReportKind.Failed, ct);
-                Assert.AreEqual(PodValidation.Reason, refused.Reason, pod.Metadata.Name);
+                Assert.AreEqual(KubeletReasons.Invalid, refused.Reason, pod.Metadata.Name);
                 Assert.AreEqual($"Admission: {PodValidation.Validate(pod)}", refused.Message);
                 StringAssert.StartsWith(refused.Message, $"Admission: Pod \"{pod.Metadata.Name}\" is invalid: ");
             }
