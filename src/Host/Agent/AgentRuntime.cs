@@ -88,7 +88,7 @@ public sealed class AgentRuntime : IAsyncDisposable
         var volumeOptions = new VolumeOptions(settings.PodsDirectory) { NodeIp = settings.NodeIp, AllowedHostPathPrefixes = settings.AllowedHostPathPrefixes };
         var pipeline = PodPipeline.Start(
             context => new PodStages(
-                new AdmissionStage(services.Allocatable),
+                new AdmissionStage(services.Allocatable, settings.MaxContainersPerPod),
                 new ImagePullStage(new ImagePuller(registry, new ContentStore(settings.ImagesDirectory), settings.Registries), context, services.Resources, events: services.Events),
                 new CompileStage(new CompileCache(engine, settings.CompileCacheDirectory)),
                 new VolumeSetupStage(services.Resources, volumeOptions, services.Allocatable, context),

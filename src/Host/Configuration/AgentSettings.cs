@@ -50,6 +50,9 @@ public sealed record AgentSettings
 
     public required int MaxPods { get; init; }
 
+    /// <summary><c>Node:MaxContainersPerPod</c>: the most init and app containers one pod may have together.</summary>
+    public required int MaxContainersPerPod { get; init; }
+
     public IReadOnlyDictionary<string, string> NodeLabels { get; init; } = new Dictionary<string, string>();
 
     public IReadOnlyList<V1Taint> NodeTaints { get; init; } = [];

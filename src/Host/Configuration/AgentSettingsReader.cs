@@ -83,6 +83,7 @@ public static partial class AgentSettingsReader
             NodeName = NodeName(values),
             NodeIp = values.Ip(SettingsCatalog.NodeIp)?.ToString() ?? DefaultNodeIp(),
             MaxPods = values.Integer(SettingsCatalog.MaxPods),
+            MaxContainersPerPod = values.Integer(SettingsCatalog.MaxContainersPerPod),
             NodeLabels = Labels(values),
             NodeTaints = Taints(values),
             ServerAddress = values.Ip(SettingsCatalog.ServerAddress) ?? SettingsCatalog.ServerAddress.Default,
@@ -108,6 +109,7 @@ public static partial class AgentSettingsReader
                 FuelPerContainer = (ulong)values.Long(SettingsCatalog.FuelPerContainer),
                 EpochTick = values.Duration(SettingsCatalog.EpochTick),
                 CompactMemories = values.Boolean(SettingsCatalog.CompactMemories),
+                MaxContainerMemory = values.Size(SettingsCatalog.MaxContainerMemory),
             },
             FileCheckFrequency = values.Duration(SettingsCatalog.FileCheckFrequency),
         };

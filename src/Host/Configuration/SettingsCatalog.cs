@@ -3,6 +3,7 @@ using Krustlet.Host.KubeletApi;
 using Krustlet.Host.Standalone;
 using Krustlet.Pipeline.Configuration;
 using Krustlet.Stages;
+using Krustlet.Stages.Admission;
 using Krustlet.Stages.Compile;
 using Krustlet.Stages.Kubernetes;
 using Krustlet.Stages.Run;
@@ -25,6 +26,7 @@ public static class SettingsCatalog
     public static readonly Setting<string?> NodeName = new("Node:Name", SettingKind.Text, null, "The node's name; static pods get it as a name suffix.", "--node-name") { Shown = "this host's name, lower case" };
     public static readonly Setting<IPAddress?> NodeIp = new("Node:Ip", SettingKind.IpAddress, null, "The node's InternalIP, also every pod's IP (wasm pods share the node's network).", "--node-ip") { Shown = "this host's first non-loopback IPv4 address, else 127.0.0.1" };
     public static readonly Setting<int> MaxPods = new("Node:MaxPods", SettingKind.WholeNumber, NodeOptions.DefaultMaxPods, "Pods this node runs at once; also the executor pool's size.", "--max-pods") { Maximum = 100_000 };
+    public static readonly Setting<int> MaxContainersPerPod = new("Node:MaxContainersPerPod", SettingKind.WholeNumber, PodValidation.DefaultMaxContainers, "The most init and app containers one pod may have together; a pod with more is refused (reason Invalid).") { Maximum = 10_000 };
     public static readonly Setting<IReadOnlyDictionary<string, string>?> NodeLabels = new("Node:Labels", SettingKind.Map, null, "Extra node labels (`kubernetes.io/os` and `kubernetes.io/arch` are always set).", "--node-label");
     public static readonly Setting<IReadOnlyList<string>?> NodeTaints = new("Node:Taints", SettingKind.List, [.. NodeOptions.DefaultTaints.Select(t => t.Value is null ? $"{t.Key}:{t.Effect}" : $"{t.Key}={t.Value}:{t.Effect}")], "Node taints as `key=value:Effect`; an empty list registers none.", "--register-with-taint");
     public static readonly Setting<IPAddress> ServerAddress = new("Server:Address", SettingKind.IpAddress, IPAddress.Any, "The address the kubelet API listens on.", "--address");
@@ -49,6 +51,7 @@ public static class SettingsCatalog
     public static readonly Setting<long> FuelPerContainer = new("Wasm:FuelPerContainer", SettingKind.WholeNumber, checked((long)WasmDefaults.FuelPerContainer), "Fuel each container run gets when fuel is on.") { Maximum = long.MaxValue };
     public static readonly Setting<TimeSpan> EpochTick = new("Wasm:EpochTick", SettingKind.Duration, WasmDefaults.EpochTick, "How often running guests are interrupted to check kills and deadlines.");
     public static readonly Setting<bool> CompactMemories = new("Wasm:CompactMemories", SettingKind.Boolean, WasmDefaults.CompactMemories, "Linear memories as plain allocations (no address-space reservation or guard pages): about 6 memory mappings per running container instead of 10, for nodes of thousands of pods; memory accesses are bounds-checked in code.");
+    public static readonly Setting<long> MaxContainerMemory = new("Wasm:MaxContainerMemory", SettingKind.Size, WasmDefaults.MaxContainerMemory, "The most each linear memory and each table of one container may hold when its pod sets no `limits.memory`, and the ceiling of one that sets more (guests run inside the agent); a module that declares more is OOMKilled.");
     public static readonly Setting<TimeSpan> FileCheckFrequency = new("Standalone:FileCheckFrequency", SettingKind.Duration, StaticPodSource.DefaultRescanInterval, "Standalone: how often the manifest directory is rescanned (file changes are also watched).");
 
     private static readonly Dictionary<(string Stage, string Setting), Setting<int>> StageSettings = BuildStageSettings();
@@ -62,11 +65,11 @@ public static class SettingsCatalog
     /// <summary>Every setting, in the reference's order.</summary>
     public static IReadOnlyList<Setting> All { get; } =
     [
-        DataDir, Kubeconfig, NodeName, NodeIp, MaxPods, NodeLabels, NodeTaints,
+        DataDir, Kubeconfig, NodeName, NodeIp, MaxPods, MaxContainersPerPod, NodeLabels, NodeTaints,
         ServerAddress, ServerPort, TlsCertFile, TlsPrivateKeyFile, ClientCaFile, TokenFile,
         InsecureRegistries, RegistryMirrors, AllowedHostPaths, LogMaxSize, LogMaxFiles,
         BackoffInitial, BackoffMax, BackoffResetAfter, ApiQps, ApiBurst, ShutdownTimeout, CancellationGrace,
-        FuelEnabled, FuelPerContainer, EpochTick, CompactMemories, FileCheckFrequency,
+        FuelEnabled, FuelPerContainer, EpochTick, CompactMemories, MaxContainerMemory, FileCheckFrequency,
         .. StageSettings.Values,
     ];
 

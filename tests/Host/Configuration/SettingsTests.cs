@@ -83,6 +83,8 @@ public sealed class SettingsTests
             ["KRUSTLET_DATA_DIR"] = dataDir,
             ["KRUSTLET_NODE__IP"] = "10.1.2.3",
             ["KRUSTLET_LOGS__MAX_SIZE"] = "2Mi",
+            ["KRUSTLET_NODE__MAX_CONTAINERS_PER_POD"] = "8",
+            ["KRUSTLET_WASM__MAX_CONTAINER_MEMORY"] = "64Mi",
             ["KRUSTLET_BACKOFF__INITIAL"] = "1m30s",
             ["KRUSTLET_NODE__LABELS"] = "team=wasm,tier=edge",
             ["KRUSTLET_REGISTRIES__INSECURE"] = "registry.lan:5000, other.lan",
@@ -92,6 +94,8 @@ public sealed class SettingsTests
         Assert.AreEqual(dataDir, settings.DataDir);
         Assert.AreEqual("10.1.2.3", settings.NodeIp);
         Assert.AreEqual(2L * 1024 * 1024, settings.LogRotation.MaxSizeBytes);
+        Assert.AreEqual(8, settings.MaxContainersPerPod);
+        Assert.AreEqual(64L * 1024 * 1024, settings.Wasm.MaxContainerMemory);
         Assert.AreEqual(TimeSpan.FromSeconds(90), settings.Backoff.Initial);
         Assert.AreEqual("edge", settings.NodeLabels["tier"]);
         Assert.IsTrue(settings.Registries.InsecureRegistries.SetEquals(["registry.lan:5000", "other.lan"]));
