@@ -31,9 +31,14 @@ public static class PodPhaseCalculator
             return new(PodPhase.Failed, failure.Reason, failure.Message);
         }
 
+        if (policy == RestartPolicy.Never && initContainers.Any(c => c.State is TerminatedState { ExitCode: not 0 }))
+        {
+            return new(PodPhase.Failed);
+        }
+
         if (initContainers.Any(c => c.State is not TerminatedState { ExitCode: 0 }))
         {
-            return new(initContainers.Any(c => c.State is TerminatedState) && policy == RestartPolicy.Never ? PodPhase.Failed : PodPhase.Pending);
+            return new(PodPhase.Pending);
         }
 
         if (containers.All(c => c.State is TerminatedState))

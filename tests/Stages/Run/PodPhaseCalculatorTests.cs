@@ -45,6 +45,8 @@ public sealed class PodPhaseCalculatorTests
     [DataRow(RestartPolicy.Always, "", "T1,T0", PodPhase.Failed, DisplayName = "Always: all terminated for good (stopped), one failed")]
     // Init containers.
     [DataRow(RestartPolicy.Never, "R", "W", PodPhase.Pending, DisplayName = "init running")]
+    [DataRow(RestartPolicy.Never, "T0,R", "W", PodPhase.Pending, DisplayName = "Never: first init done, second running")]
+    [DataRow(RestartPolicy.Never, "T0,W", "W", PodPhase.Pending, DisplayName = "Never: first init done, second not started")]
     [DataRow(RestartPolicy.Never, "T1", "W", PodPhase.Failed, DisplayName = "Never: init failed")]
     [DataRow(RestartPolicy.Never, "T0,T1", "W", PodPhase.Failed, DisplayName = "Never: second init failed")]
     [DataRow(RestartPolicy.OnFailure, "B1", "W", PodPhase.Pending, DisplayName = "OnFailure: init restarting")]
