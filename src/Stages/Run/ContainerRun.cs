@@ -36,6 +36,9 @@ internal sealed class ContainerRun(string name, PulledImage image, RestartBackof
     /// <summary>The backoff before the next restart, when it waits one.</summary>
     public TimeSpan NextDelay { get; set; }
 
+    /// <summary>Ends the backoff wait early (the container's definition changed); null when not waiting.</summary>
+    public TaskCompletionSource? Wake { get; set; }
+
     /// <summary>Finished before the agent restarted, or the pod had failed: it does not run again.</summary>
     public bool Done { get; set; }
 

@@ -24,7 +24,7 @@ internal sealed partial class PodRunState(
     ILogger logger)
 {
     private readonly Lock _lock = new();
-    private readonly IReadOnlyDictionary<string, ContainerDefinition> _definitions = definitions;
+    private IReadOnlyDictionary<string, ContainerDefinition> _definitions = definitions;
     private PodFailure? _failure = failure;
     private bool _stopping;
     private PodPhaseResult? _suspended;
@@ -117,9 +117,11 @@ internal sealed partial class PodRunState(
             var definition = _definitions[run.Name];
             var restart = run.RestartCount + (run.RestartDue ? 1 : 0);
             var launch = definition.Launch(logPath(restart), rotation);
+            CriLogWriter.Create(launch.LogPath); // the run's log exists once it can be shown Running: the kubelet API serves it as the current run
             run.Control = control;
             run.RestartCount = restart;
             run.RestartDue = false;
+            run.Wake = null;
             run.Image = definition.Image;
             run.ContainerId = ContainerIds.Of(uid, run.Name, restart);
             run.State = new RunningState(now);
@@ -148,6 +150,7 @@ internal sealed partial class PodRunState(
                 {
                     run.NextDelay = run.Backoff.Next(exit.FinishedAt - exit.StartedAt);
                     run.State = new WaitingState(RunReasons.CrashLoopBackOff, RestartDecision.BackOffMessage(run.NextDelay, run.Name, name, @namespace, uid));
+                    run.Wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 }
                 else
                 {
@@ -174,6 +177,41 @@ internal sealed partial class PodRunState(
             run.Control = null;
             SaveLocked();
         }
+    }
+
+    /// <summary>
+    /// Takes a newer version of the pod's definitions. Returns the running app containers to kill (their
+    /// definition changed) and the backoff waits to end (same reason); the changed containers' backoffs
+    /// start over, since the kubelet keys backoff by the container's definition.
+    /// </summary>
+    public (List<(string Name, ContainerControl Control)> Kill, List<TaskCompletionSource> Wake) Update(IReadOnlyDictionary<string, ContainerDefinition> next)
+    {
+        List<(string Name, ContainerControl Control)> kill = [];
+        List<TaskCompletionSource> wake = [];
+        lock (_lock)
+        {
+            foreach (var run in initContainers.Concat(containers).Where(r => next[r.Name].RestartsOver(_definitions[r.Name])))
+            {
+                run.Backoff.Reset();
+                if (run.ContainerId is null)
+                {
+                    run.Image = next[run.Name].Image; // not run yet: the status names the image it will run
+                }
+
+                if (run.Control is { } control && containers.Contains(run))
+                {
+                    kill.Add((run.Name, control));
+                }
+                else if (run.Wake is { } backingOff)
+                {
+                    wake.Add(backingOff);
+                }
+            }
+
+            _definitions = next;
+        }
+
+        return (kill, wake);
     }
 
     private (ContainerStatusSnapshot[] Init, ContainerStatusSnapshot[] Apps, PodPhaseResult Phase) ShownLocked()

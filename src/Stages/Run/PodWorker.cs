@@ -28,7 +28,7 @@ internal sealed partial class PodWorker : IDisposable
     private readonly ContainerRun[] _apps;
     private readonly DateTimeOffset? _deadline;
     private readonly PodRunState _state;
-    private readonly V1Pod _pod;
+    private volatile V1Pod _pod;
     private Task _running = Task.CompletedTask;
 
     public PodWorker(V1Pod pod, CompiledModules compiled, PulledImages pulled, PreparedContainers? prepared, ExecutorPool pool, RunOptions options, TimeProvider time, Func<PodRuntimeStatus, ValueTask> publish, ILogger logger, PodEvents.IPodEventRecorder events)
@@ -99,6 +99,24 @@ internal sealed partial class PodWorker : IDisposable
         _state.Fail(PodFailure.Evicted(message));
         StopAll(KillCause.Evicted(message));
         await PublishAsync();
+    }
+
+    /// <summary>
+    /// Takes a newer version of the pod (<see cref="PodRunState.Update"/>): a running app container whose
+    /// definition changed is killed, with the kubelet's Killing event, and restarted at once on the new one.
+    /// </summary>
+    public void Update(V1Pod pod, CompiledModules compiled, PulledImages pulled, PreparedContainers? prepared)
+    {
+        _pod = pod;
+        var (kill, wake) = _state.Update(ContainerDefinition.Of(pod, compiled, pulled, prepared));
+        foreach (var (name, control) in kill)
+        {
+            var cause = KillCause.DefinitionChanged(name);
+            _events.Record(pod, false, RunReasons.Killing, cause.Message, name);
+            control.Kill(cause);
+        }
+
+        wake.ForEach(w => w.TrySetResult());
     }
 
     /// <summary>The log file of one run of a container (<see cref="PodLogLayout"/>).</summary>
@@ -184,18 +202,13 @@ internal sealed partial class PodWorker : IDisposable
         }
     }
 
-    /// <summary>Waits out the run's backoff. False when the pod stopped.</summary>
+    /// <summary>Waits out the run's backoff, or less when woken (its definition changed). False when the pod stopped.</summary>
     private async Task<bool> BackOffAsync(ContainerRun run)
     {
-        try
-        {
-            await Task.Delay(run.NextDelay, _time, _stop.Token);
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        await Task.WhenAny(Task.Delay(run.NextDelay, _time, timer.Token), run.Wake!.Task);
+        await timer.CancelAsync(); // woken early: no timer is left behind
+        return !_stop.IsCancellationRequested;
     }
 
     /// <summary>Runs the container once; null when the pod is stopping, or stopped before the guest ran.</summary>
@@ -207,8 +220,6 @@ internal sealed partial class PodWorker : IDisposable
             return (null, null);
         }
 
-        // The run's log exists once the container is reported Running: the kubelet API serves it as the current run.
-        CriLogWriter.Create(launch.LogPath);
         _events.Record(_pod, false, RunReasons.Created, $"Created container {run.Name}", run.Name);
         _events.Record(_pod, false, RunReasons.Started, $"Started container {run.Name}", run.Name);
         await PublishAsync();

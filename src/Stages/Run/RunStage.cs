@@ -53,10 +53,15 @@ public sealed partial class RunStage : IStage<V1Pod>, IPodRuntimeSource
     {
         ArgumentNullException.ThrowIfNull(item);
         var pod = item.Value!;
-        if (_workers.ContainsKey(item.Key))
+        if (_workers.TryGetValue(item.Key, out var running))
         {
-            // Already running: a pod's containers are immutable in Kubernetes except their images;
-            // restarting on an image change is left to a later change.
+            // An update of a running pod: a container whose definition changed (its image, the one field
+            // of a container Kubernetes lets change) is restarted on the new one.
+            if (item.Get<CompiledModules>() is { } modules && item.Get<PulledImages>() is { } images)
+            {
+                running.Update(pod, modules, images, item.Get<PreparedContainers>());
+            }
+
             return ValueTask.FromResult(StageOutcome.Continue);
         }
 

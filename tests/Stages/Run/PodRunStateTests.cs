@@ -46,7 +46,7 @@ public sealed class PodRunStateTests
     private SavedContainer Saved() => _store.Load("uid-1")!.Containers[0];
 
     private ContainerLaunch Begin(PodRunState state, ContainerControl control) =>
-        state.BeginRun(_main, control, restart => $"/logs/{restart}.log", LogRotationOptions.Default, At)!;
+        state.BeginRun(_main, control, restart => Path.Combine(_root, "logs", $"{restart}.log"), LogRotationOptions.Default, At)!;
 
     private static ContainerExit Exit(int code) => new(ExitKind.Exited, code, code == 0 ? "Completed" : "Error", null, At, At.AddSeconds(1));
 
@@ -63,7 +63,8 @@ public sealed class PodRunStateTests
         Assert.AreEqual("wasm://uid-1/main/0", Saved().LastState!.ContainerId);
 
         var launch = Begin(state, new ContainerControl(TimeProvider.System));
-        Assert.AreEqual("/logs/1.log", launch.LogPath);
+        Assert.AreEqual(Path.Combine(_root, "logs", "1.log"), launch.LogPath);
+        Assert.IsTrue(File.Exists(launch.LogPath), "the run's log exists as soon as it can be shown Running");
         Assert.AreEqual(1, Saved().RestartCount);
         Assert.IsFalse(Saved().BackingOff);
         Assert.AreEqual(1, state.Snapshot().Containers[0].RestartCount);
@@ -82,7 +83,7 @@ public sealed class PodRunStateTests
 
         Assert.AreEqual(At, Saved().RunningSince, "the next agent sees the run under way");
         Assert.AreEqual(PodPhase.Running, state.Snapshot().Phase);
-        Assert.IsNull(state.BeginRun(_main, new ContainerControl(TimeProvider.System), _ => "/logs/x.log", LogRotationOptions.Default, At), "nothing starts once stopping");
+        Assert.IsNull(state.BeginRun(_main, new ContainerControl(TimeProvider.System), _ => Path.Combine(_root, "logs", "x.log"), LogRotationOptions.Default, At), "nothing starts once stopping");
     }
 
     [TestMethod]
@@ -97,5 +98,43 @@ public sealed class PodRunStateTests
 
         Assert.IsNull(_store.Load("uid-1"));
         Assert.AreEqual(PodPhase.Failed, state.Snapshot().Phase);
+    }
+
+    [TestMethod]
+    public void A_changed_image_kills_the_running_app_container_once_and_a_restart_follows_at_once()
+    {
+        var state = State(RestartPolicy.Never);
+        var control = new ContainerControl(TimeProvider.System);
+        Begin(state, control);
+
+        var (kill, wake) = state.Update(Definitions("app:2"));
+        Assert.AreEqual(1, kill.Count);
+        Assert.AreSame(control, kill[0].Control);
+        Assert.AreEqual(0, wake.Count);
+        Assert.AreEqual(0, state.Update(Definitions("app:2")).Kill.Count, "the same definition again changes nothing");
+
+        var killed = new ContainerExit(ExitKind.Killed, ContainerExit.KilledExitCode, "Error", "killed: Container main definition changed, will be restarted", At, At.AddSeconds(1));
+        Assert.AreEqual(RestartAction.RestartNow, state.EndRun(_main, killed, KillCause.DefinitionChanged("main"), initContainer: false));
+        Assert.IsTrue(Saved().BackingOff, "the restart due is saved, so an agent stopped now still counts it");
+
+        Begin(state, new ContainerControl(TimeProvider.System));
+        var main = state.Snapshot().Containers[0];
+        Assert.AreEqual(1, main.RestartCount);
+        Assert.AreEqual("app:2", main.Image);
+        Assert.AreEqual("wasm://uid-1/main/0", main.LastState!.ContainerId);
+    }
+
+    [TestMethod]
+    public void A_changed_image_wakes_a_container_waiting_out_its_backoff()
+    {
+        var state = State();
+        Begin(state, new ContainerControl(TimeProvider.System));
+        state.EndRun(_main, Exit(1), null, initContainer: false);
+
+        var (kill, wake) = state.Update(Definitions("app:2"));
+
+        Assert.AreEqual(0, kill.Count);
+        Assert.AreEqual(1, wake.Count);
+        Assert.AreSame(_main.Wake, wake[0]);
     }
 }
