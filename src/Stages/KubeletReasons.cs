@@ -58,6 +58,9 @@ public static class KubeletReasons
     /// <summary>The pod ran longer than its activeDeadlineSeconds.</summary>
     public const string DeadlineExceeded = "DeadlineExceeded";
 
+    /// <summary>The pod's worker failed (a bug, not the pod's doing); the pipeline's name for an unexpected error.</summary>
+    public const string InternalError = Krustlet.Pipeline.Engine.StageFailure.UnexpectedErrorReason;
+
     /// <summary>The pod's containers did not stop within its grace period.</summary>
     public const string KillContainerError = "KillContainerError";
 

@@ -15,8 +15,6 @@ public sealed record CompiledModules(IReadOnlyDictionary<string, CompiledArtifac
 /// </summary>
 public sealed class CompileStage(CompileCache cache) : IStage<V1Pod>
 {
-    /// <summary>The run stage's name for <see cref="KubeletReasons.CreateContainerError"/> until the run side's rewrite names it there.</summary>
-    public const string CreateContainerError = KubeletReasons.CreateContainerError;
 
     public string Name => StageNames.Compile;
 

@@ -30,33 +30,30 @@ public sealed record ContainerLaunch(
 /// </summary>
 public sealed class ContainerControl(TimeProvider time, DateTimeOffset? deadline = null)
 {
-    private volatile string? _killReason;
+    private volatile KillCause? _cause;
 
     /// <summary>When the container must stop (activeDeadlineSeconds); null for none.</summary>
     public DateTimeOffset? Deadline { get; } = deadline;
 
-    public string? KillReason => _killReason;
+    /// <summary>Why the container was killed; null while it was not.</summary>
+    public KillCause? Cause => _cause;
 
-    /// <summary>Asks the container to stop now; the first reason given is kept.</summary>
-    public void Kill(string reason) => Interlocked.CompareExchange(ref _killReason, reason, null);
+    /// <summary>Asks the container to stop now; the first cause given is kept.</summary>
+    public void Kill(KillCause cause)
+    {
+        ArgumentNullException.ThrowIfNull(cause);
+        Interlocked.CompareExchange(ref _cause, cause, null);
+    }
 
     /// <summary>True when the container must stop; says why.</summary>
-    internal bool ShouldStop(out string reason)
+    internal bool ShouldStop([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out KillCause? cause)
     {
-        if (_killReason is { } killed)
+        if (_cause is null && Deadline is { } deadline && time.GetUtcNow() >= deadline)
         {
-            reason = killed;
-            return true;
+            Kill(KillCause.DeadlineExceeded);
         }
 
-        if (Deadline is { } deadline && time.GetUtcNow() >= deadline)
-        {
-            Kill("DeadlineExceeded: the pod's activeDeadlineSeconds passed");
-            reason = _killReason!;
-            return true;
-        }
-
-        reason = string.Empty;
-        return false;
+        cause = _cause;
+        return cause is not null;
     }
 }

@@ -23,7 +23,7 @@ public sealed record SavedTermination(int ExitCode, string Reason, string? Messa
 /// <param name="LastState">How the run before the current one ended.</param>
 /// <param name="Terminated">Its state when it has terminated for good.</param>
 /// <param name="RunningSince">When the run under way started, if one was.</param>
-/// <param name="BackingOff">It was waiting out CrashLoopBackOff before its next run.</param>
+/// <param name="BackingOff">Its next run is a restart not yet counted: it was waiting out CrashLoopBackOff, or about to restart on a changed definition.</param>
 public sealed record SavedContainer(string Name, int RestartCount, SavedTermination? LastState, SavedTermination? Terminated, DateTimeOffset? RunningSince, bool BackingOff);
 
 /// <summary>A pod's runtime state as saved in the data directory: enough to re-adopt it after the agent restarts.</summary>

@@ -52,16 +52,21 @@ public sealed partial class RunStage : IPodRuntime
     {
         ArgumentNullException.ThrowIfNull(item);
         var pod = item.Value!;
-        if (_workers.ContainsKey(item.Key))
+        if (_workers.TryGetValue(item.Key, out var running))
         {
-            // Already running: a pod's containers are immutable in Kubernetes except their images;
-            // restarting on an image change is left to a later change.
+            // An update of a running pod: a container whose definition changed (its image, the one field
+            // of a container Kubernetes lets change) is restarted on the new one.
+            if (item.Get<CompiledModules>() is { } modules && item.Get<PulledImages>() is { } images)
+            {
+                running.Update(pod, modules, images, item.Get<PreparedContainers>());
+            }
+
             return ValueTask.FromResult(StageOutcome.Continue);
         }
 
         if (item.Get<CompiledModules>() is not { } compiled || item.Get<PulledImages>() is not { } pulled)
         {
-            return ValueTask.FromResult(StageOutcome.Fail(CompileStage.CreateContainerError, "no compiled modules for the pod's containers"));
+            return ValueTask.FromResult(StageOutcome.Fail(KubeletReasons.CreateContainerError, "no compiled modules for the pod's containers"));
         }
 
         var worker = new PodWorker(pod, compiled, pulled, item.Get<PreparedContainers>(), _pool, _options, _time, status => PublishAsync(item.Key, pod, status), _logger, _events);
@@ -92,7 +97,7 @@ public sealed partial class RunStage : IPodRuntime
         worker.Dispose();
         return stopped
             ? StageOutcome.Continue
-            : StageOutcome.Fail("KillContainerError", $"containers did not stop within {grace.TotalSeconds}s");
+            : StageOutcome.Fail(KubeletReasons.KillContainerError, $"containers did not stop within {grace.TotalSeconds}s");
     }
 
     /// <summary>Evicts a running pod (a volume over its limit): it fails with reason Evicted and its containers are killed.</summary>
@@ -133,7 +138,7 @@ public sealed partial class RunStage : IPodRuntime
     }
 
     private ValueTask PublishAsync(string uid, V1Pod pod, PodRuntimeStatus status) => _context.PublishAsync(
-        new PodReport(uid, pod.Metadata.NamespaceProperty ?? "default", pod.Metadata.Name, PodReportKind.Updated, PodReportOrigin.Runtime, status.Reason, status.Message, pod.Metadata.ResourceVersion, _time.GetUtcNow(), status),
+        new PodReport(uid, pod.Namespace(), pod.Metadata.Name, PodReportKind.Updated, PodReportOrigin.Runtime, status.Reason, status.Message, pod.Metadata.ResourceVersion, _time.GetUtcNow(), status),
         CancellationToken.None);
 
     private static partial class Log

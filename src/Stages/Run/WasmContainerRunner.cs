@@ -50,7 +50,7 @@ public static partial class WasmContainerRunner
 
             // Check for a kill or a deadline at every epoch tick; throwing ends the guest.
             store.SetEpochDeadline(1);
-            store.SetEpochDeadlineCallback(_ => control.ShouldStop(out var why) ? throw new ContainerKilledException(why) : 1UL);
+            store.SetEpochDeadlineCallback(_ => control.ShouldStop(out var cause) ? throw new ContainerKilledException(cause.Message) : 1UL);
 
             var exitCode = launch.Artifact.Kind == WasmBinaryKind.Component
                 ? RunComponent(host, store, launch.Artifact.Component!)

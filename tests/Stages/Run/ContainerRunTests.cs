@@ -181,7 +181,7 @@ public sealed class ContainerRunTests
 
         var running = pool.RunAsync(launch, control, TestContext.CancellationToken);
         Assert.AreEqual(1, pool.LiveThreads);
-        control.Kill("the pod is being deleted");
+        control.Kill(KillCause.Stopped("the pod is being deleted"));
         var exit = await running;
 
         Assert.AreEqual(ExitKind.Killed, exit.Kind);

@@ -53,9 +53,9 @@ public sealed class ExecutorPoolTests
         Assert.AreEqual(1, pool.LiveThreads, "b has no slot, so no thread");
         Assert.IsFalse(b.IsCompleted);
 
-        first.Kill("stop a");
+        first.Kill(KillCause.Stopped("stop a"));
         await a;
-        second.Kill("stop b");
+        second.Kill(KillCause.Stopped("stop b"));
         Assert.AreEqual(ExitKind.Killed, (await b).Kind);
         Assert.AreEqual(0, pool.LiveThreads);
         Directory.Delete(root, recursive: true);
