@@ -9,7 +9,7 @@ namespace Krustlet.Stages.Run;
 /// <summary>
 /// Runs one pod's containers for as long as the pod lives: init containers one after another, then the
 /// app containers together, each restarted as <see cref="RestartDecision"/> says; records the pod's
-/// events and publishes its status at every change. What the pod looks like, and saving it, is
+/// events (<see cref="ContainerEvents"/>) and publishes its status at every change. What the pod looks like, and saving it, is
 /// <see cref="PodRunState"/>'s.
 /// </summary>
 internal sealed partial class PodWorker : IDisposable
@@ -22,7 +22,7 @@ internal sealed partial class PodWorker : IDisposable
     private readonly TimeProvider _time;
     private readonly Func<PodRuntimeStatus, ValueTask> _publish;
     private readonly ILogger _logger;
-    private readonly PodEvents.IPodEventRecorder _events;
+    private readonly ContainerEvents _events;
     private readonly CancellationTokenSource _stop = new();
     private readonly ContainerRun[] _init;
     private readonly ContainerRun[] _apps;
@@ -42,7 +42,7 @@ internal sealed partial class PodWorker : IDisposable
         _time = time;
         _publish = publish;
         _logger = logger;
-        _events = events;
+        _events = new ContainerEvents(events);
         var saved = options.State?.Load(_uid);
         var startTime = saved?.StartTime ?? time.GetUtcNow();
         _deadline = pod.Spec.ActiveDeadlineSeconds is { } seconds ? startTime.AddSeconds(seconds) : null;
@@ -112,7 +112,7 @@ internal sealed partial class PodWorker : IDisposable
         foreach (var (name, control) in kill)
         {
             var cause = KillCause.DefinitionChanged(name);
-            _events.Record(pod, false, KubeletReasons.KillingContainer, cause.Message, name);
+            _events.Killing(pod, name, cause);
             control.Kill(cause);
         }
 
@@ -128,7 +128,7 @@ internal sealed partial class PodWorker : IDisposable
     {
         foreach (var (name, control) in _state.BeginStop())
         {
-            _events.Record(_pod, false, KubeletReasons.KillingContainer, $"Stopping container {name}", name);
+            _events.Stopping(_pod, name);
             control.Kill(cause);
         }
 
@@ -186,7 +186,7 @@ internal sealed partial class PodWorker : IDisposable
             var action = _state.EndRun(run, exit, cause, initContainer);
             if (action == RestartAction.RestartAfterBackoff)
             {
-                _events.Record(_pod, true, KubeletReasons.BackOffStartContainer, $"Back-off restarting failed container {run.Name} in pod {_name}_{_namespace}({_uid})", run.Name);
+                _events.BackOff(_pod, run.Name);
             }
 
             await PublishAsync();
@@ -220,8 +220,7 @@ internal sealed partial class PodWorker : IDisposable
             return (null, null);
         }
 
-        _events.Record(_pod, false, KubeletReasons.CreatedContainer, $"Created container {run.Name}", run.Name);
-        _events.Record(_pod, false, KubeletReasons.StartedContainer, $"Started container {run.Name}", run.Name);
+        _events.Started(_pod, run.Name);
         await PublishAsync();
         try
         {
