@@ -83,14 +83,14 @@ public sealed class AgentRuntime : IAsyncDisposable
         {
             LogRotation = settings.LogRotation,
             Backoff = settings.Backoff,
-            State = saveState ? new PodStateStore(settings.StateDirectory) : null,
+            State = saveState ? new PodStateStore(settings.StateDirectory, loggerFactory.CreateLogger<PodStateStore>()) : null,
         };
         var volumeOptions = new VolumeOptions(settings.PodsDirectory) { NodeIp = settings.NodeIp, AllowedHostPathPrefixes = settings.AllowedHostPathPrefixes };
         var pipeline = PodPipeline.Start(
             context => new PodStages(
                 new AdmissionStage(services.Allocatable, settings.MaxContainersPerPod),
                 new ImagePullStage(new ImagePuller(registry, new ContentStore(settings.ImagesDirectory), settings.Registries), context, services.Resources, events: services.Events),
-                new CompileStage(new CompileCache(engine, settings.CompileCacheDirectory)),
+                new CompileStage(new CompileCache(engine, settings.CompileCacheDirectory, loggerFactory.CreateLogger<CompileCache>())),
                 new VolumeSetupStage(services.Resources, volumeOptions, services.Allocatable, context),
                 new RunStage(pool, runOptions, context, time, loggerFactory.CreateLogger<RunStage>(), services.Events)),
             pods,

@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Win32.SafeHandles;
 using System.Text.Json.Serialization;
 
@@ -54,11 +56,13 @@ public sealed partial class PodStateStore
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
     private readonly string _root;
+    private readonly ILogger _logger;
 
-    public PodStateStore(string root)
+    public PodStateStore(string root, ILogger? logger = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(root);
         _root = root;
+        _logger = logger ?? NullLogger.Instance;
         PrivateDirectory.Create(root);
     }
 
@@ -84,8 +88,9 @@ public sealed partial class PodStateStore
         {
             return File.Exists(path) ? JsonSerializer.Deserialize<SavedPod>(File.ReadAllBytes(path), Json) : null;
         }
-        catch (JsonException)
+        catch (JsonException ex)
         {
+            Log.Discarded(_logger, path, ex.Message);
             File.Delete(path); // a torn or foreign file: the pod starts afresh
             return null;
         }
@@ -134,5 +139,11 @@ public sealed partial class PodStateStore
         }
 
         return DataPath.Under(_root, $"{uid}.json");
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(2120, LogLevel.Warning, "Discarded the unreadable pod state {Path} ({Reason}); the pod starts afresh, its restart counts lost")]
+        public static partial void Discarded(ILogger logger, string path, string reason);
     }
 }

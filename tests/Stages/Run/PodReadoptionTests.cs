@@ -165,10 +165,16 @@ public sealed class PodReadoptionTests
             Assert.IsNull(harness.State.Load(pod.Metadata.Uid));
         }
 
-        var store = new PodStateStore(Path.Combine(root, "state"));
+        var logs = new Microsoft.Extensions.Logging.Testing.FakeLogger();
+        var store = new PodStateStore(Path.Combine(root, "state"), logs);
         File.WriteAllText(Path.Combine(store.Root, "uid-hello.json"), "{\"Uid\":\"uid-hel");
         Assert.IsNull(store.Load("uid-hello"));
         Assert.IsFalse(File.Exists(Path.Combine(store.Root, "uid-hello.json")), "a torn file is discarded");
+        var warning = logs.Collector.GetSnapshot().Single();
+        Assert.AreEqual(Microsoft.Extensions.Logging.LogLevel.Warning, warning.Level);
+        StringAssert.Contains(warning.Message, "uid-hello.json");
+        Assert.IsNull(store.Load("uid-hello"));
+        Assert.AreEqual(1, logs.Collector.Count, "logged once: the file is gone after it");
         Assert.ThrowsExactly<ArgumentException>(() => store.Load("../escape"));
 
         // A state file that is a link is neither read nor written through.
