@@ -61,7 +61,8 @@ public sealed unsafe class HostCall
     private long[] _results = [];
     private IReadOnlyList<GuestMemoryWrite> _writes = [];
     private string? _trap;
-    private int _finished;
+    private const int Open = 0, Finishing = 1, Done = 2;
+    private int _finished; // Open → Finishing (one completer wins) → Done (results visible)
 
     // Set when the guest's call is attached (on the guest's stack); kept alive by Wasmtime until the
     // continuation reports completion (async.h).
@@ -83,7 +84,7 @@ public sealed unsafe class HostCall
         return call;
     }
 
-    public bool IsCompleted => Volatile.Read(ref _finished) != 0;
+    public bool IsCompleted => Volatile.Read(ref _finished) == Done;
 
     /// <summary>Completes when the call is completed or failed.</summary>
     public Task WhenCompleted => _completion.Task;
@@ -104,14 +105,14 @@ public sealed unsafe class HostCall
 
     private bool Finish(long[] results, IReadOnlyList<GuestMemoryWrite> writes, string? trap)
     {
-        if (Interlocked.CompareExchange(ref _finished, 2, 0) != 0)
+        if (Interlocked.CompareExchange(ref _finished, Finishing, Open) != Open)
         {
             return false;
         }
         _results = results;
         _writes = writes;
         _trap = trap;
-        Volatile.Write(ref _finished, 1);
+        Volatile.Write(ref _finished, Done);
         _completion.TrySetResult();
         return true;
     }
