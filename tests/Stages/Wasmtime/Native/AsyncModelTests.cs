@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Krustlet.Stages.Wasmtime.Native;
 
 namespace Krustlet.Stages.Tests.Wasmtime.Native;
@@ -84,143 +83,103 @@ public sealed class AsyncModelTests
         Assert.AreEqual(count, NativeGuests.Run(store, instance, "count")[0], "and runs no more once its future is deleted; the store stays usable");
     }
 
+    // Async host functions run managed code on Wasmtime's fiber stack, where a garbage collection corrupts
+    // the thread (the reproduction below). So every scenario with a .NET host function runs in a process
+    // of its own (tests/FiberProbe), with collections held off; a crash there fails one test, not the run.
+
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task A_guest_parks_in_an_async_host_function_without_a_thread_and_resumes_when_the_host_completes()
     {
-        var calls = new List<(int Arg, HostCall Call)>();
-        using var module = NativeModule.Compile(Engine, NativeGuests.Wat(NativeGuests.Waiter));
-        using var linker = new NativeLinker(Engine);
-        linker.DefineAsync("host", "wait", [WasmValueKind.I32], [WasmValueKind.I32], context =>
-        {
-            var call = HostCall.Pending();
-            lock (calls)
-            {
-                calls.Add((context.GetI32(0), call));
-            }
-            return call;
-        });
-        using var pre = linker.Prepare(module);
+        var (code, output) = await FiberProbe.RunAsync("park", WasmFixtures.Wat(NativeGuests.Waiter), TestContext.CancellationToken);
 
-        // Two guests, one thread: both park, the thread polls each and is free in between.
-        using var first = NewStore();
-        using var second = NewStore();
-        using var a = first.CallAsync(NativeGuests.Instantiate(pre, first).GetFunction("run")!, [], 1);
-        using var b = second.CallAsync(NativeGuests.Instantiate(pre, second).GetFunction("run")!, [], 1);
-        Assert.IsFalse(a.Poll());
-        Assert.IsFalse(b.Poll());
-        Assert.HasCount(2, calls);
-        Assert.AreSame(calls[0].Call, a.ParkedOn);
-        Assert.AreSame(calls[1].Call, b.ParkedOn);
-        Assert.AreEqual(41, calls[0].Arg);
-        Assert.IsFalse(a.Poll(), "polling a parked guest returns at once while its host call is pending");
-
-        // The host completes the second call from another thread; the guest resumes on yet another.
-        await Task.Run(() => calls[1].Call.Complete([100]), TestContext.CancellationToken);
-        await b.ParkedOn!.WhenCompleted.WaitAsync(TestContext.CancellationToken);
-        Assert.IsTrue(await Task.Run(b.Poll, TestContext.CancellationToken));
-        CollectionAssert.AreEqual(new long[] { 101 }, b.Results);
-        Assert.IsFalse(a.Poll(), "the first guest is still parked");
-
-        calls[0].Call.Complete([1]);
-        Assert.IsTrue(await Task.Run(a.Poll, TestContext.CancellationToken));
-        CollectionAssert.AreEqual(new long[] { 2 }, a.Results);
+        Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "parked and resumed", StringComparison.Ordinal);
     }
 
     [TestMethod]
-    public void A_host_function_that_throws_ends_the_call_with_the_hosts_message()
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_host_function_that_throws_ends_the_call_with_the_hosts_message()
     {
-        using var module = NativeModule.Compile(Engine, NativeGuests.Wat(NativeGuests.Waiter));
-        using var linker = new NativeLinker(Engine);
-        var pending = HostCall.Pending();
-        linker.DefineAsync("host", "wait", [WasmValueKind.I32], [WasmValueKind.I32], _ => pending);
-        linker.AllowShadowing(true);
-        linker.DefineAsync("host", "wait", [WasmValueKind.I32], [WasmValueKind.I32], _ => throw new InvalidOperationException("not this one"));
-        using var pre = linker.Prepare(module);
-        using var store = NewStore();
-        using var future = store.CallAsync(NativeGuests.Instantiate(pre, store).GetFunction("run")!, [], 1);
-
         // A trap made by the host (wasmtime_trap_new with a message) is not a wasm Trap to Wasmtime: the
         // future reports it through its error slot, so it arrives as the base exception with the message.
-        var error = Assert.ThrowsExactly<WasmtimeNativeException>(() => future.Poll());
+        var (code, output) = await FiberProbe.RunAsync("throw", WasmFixtures.Wat(NativeGuests.Waiter), TestContext.CancellationToken);
 
-        StringAssert.Contains(error.Message, "InvalidOperationException: not this one", StringComparison.Ordinal);
+        Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "host function failed: InvalidOperationException: not this one", StringComparison.Ordinal);
     }
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task Shadowing_wasi_poll_oneoff_parks_a_sleeping_C_guest_until_the_host_wakes_it()
     {
-        var root = Directory.CreateTempSubdirectory("krustlet-native-sleep-").FullName;
+        var directory = Directory.CreateTempSubdirectory("krustlet-native-sleep-").FullName;
         try
         {
-            var sleeps = new List<(ulong Timeout, HostCall Call, GuestMemoryWrite[] Answer)>();
-            using var module = NativeModule.Compile(Engine, NativeGuests.C("ticker"));
-            using var linker = new NativeLinker(Engine);
-            linker.DefineWasi();
-            linker.AllowShadowing(true);
-            linker.DefineAsync("wasi_snapshot_preview1", "poll_oneoff",
-                [WasmValueKind.I32, WasmValueKind.I32, WasmValueKind.I32, WasmValueKind.I32], [WasmValueKind.I32],
-                context => ParkOnClock(context, sleeps));
-            using var pre = linker.Prepare(module);
-            var stdout = Path.Combine(root, "stdout");
-            using var store = NewStore();
-            store.SetWasi(new NativeWasiOptions { Args = ["ticker", "3"], StdoutPath = stdout });
-            using var future = store.CallAsync(NativeGuests.Instantiate(pre, store).GetFunction("_start")!, [], 0);
+            var (code, output) = await FiberProbe.RunAsync("sleep", WasmFixtures.C("ticker"), TestContext.CancellationToken, directory);
 
-            for (var tick = 0; tick < 3; tick++)
-            {
-                var parked = await Task.Run(PollUntilParked, TestContext.CancellationToken);
-                Assert.HasCount(tick + 1, sleeps);
-                Assert.AreSame(sleeps[tick].Call, parked);
-                Assert.AreEqual(50_000_000UL, sleeps[tick].Timeout, "nanosleep's 50 ms reaches the host as a clock subscription");
-                Assert.AreEqual(tick + 1, File.ReadAllLines(stdout).Length, "the guest wrote its line and is parked in its sleep");
-                Assert.IsFalse(future.Poll(), "still parked: nothing runs until the host wakes it");
-                sleeps[tick].Call.Complete([0], sleeps[tick].Answer); // errno 0, one clock event
-            }
-            Assert.IsTrue(await Task.Run(future.Poll, TestContext.CancellationToken), "after its last sleep the guest returns from main");
-            CollectionAssert.AreEqual(new[] { "tick 0", "tick 1", "tick 2" }, File.ReadAllLines(stdout));
-
-            HostCall? PollUntilParked()
-            {
-                while (!future.Poll())
-                {
-                    if (future.ParkedOn is { } call)
-                    {
-                        return call;
-                    }
-                }
-                throw new AssertFailedException("the guest ended instead of sleeping");
-            }
+            Assert.AreEqual(0, code, output);
+            StringAssert.Contains(output, "3 sleeps parked in poll_oneoff", StringComparison.Ordinal);
         }
         finally
         {
-            Directory.Delete(root, recursive: true);
+            Directory.Delete(directory, recursive: true);
         }
     }
 
     /// <summary>
-    /// poll_oneoff(in, out, nsubscriptions, nevents_ptr) for one relative clock subscription: records the
-    /// timeout and parks; completing answers with one clock event for that subscription.
+    /// The reproduction (issue item 7): the same async host function, now with a collection while it runs
+    /// on the fiber, as any allocation can cause, while another managed thread works. The process dies
+    /// (SIGSEGV in the poller's managed frame, or a Wasmtime fiber panic) in about a third of the runs; a run
+    /// that survives proves nothing, so up to twelve are tried and one death is enough. Twelve survivors
+    /// make the test inconclusive, not green.
     /// </summary>
-    private static HostCall ParkOnClock(HostCallContext context, List<(ulong, HostCall, GuestMemoryWrite[])> sleeps)
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task A_garbage_collection_during_a_dotnet_async_host_function_crashes_the_process()
     {
-        var input = (uint)context.GetI32(0);
-        var output = (uint)context.GetI32(1);
-        Assert.AreEqual(1, context.GetI32(2), "nanosleep subscribes to one clock");
-        var nevents = (uint)context.GetI32(3);
-        Span<byte> subscription = stackalloc byte[48];
-        Assert.IsTrue(context.TryReadMemory(input, subscription));
-        Assert.AreEqual(0, subscription[8], "eventtype clock");
-        var userdata = BinaryPrimitives.ReadUInt64LittleEndian(subscription);
-        var timeout = BinaryPrimitives.ReadUInt64LittleEndian(subscription[24..]);
+        var outcomes = new List<string>();
+        for (var run = 0; run < 12; run++)
+        {
+            var (code, output) = await FiberProbe.RunAsync("gc-on-fiber", WasmFixtures.Wat(NativeGuests.SummingWaiter), TestContext.CancellationToken);
+            outcomes.Add($"exit {code}");
+            if (code is 134 or 139 or < 0)
+            {
+                return; // killed by SIGABRT or SIGSEGV: the managed frames on the fiber were corrupted
+            }
+            Assert.AreEqual(0, code, output);
+        }
+        Assert.Inconclusive("no crash in twelve runs (" + string.Join(", ", outcomes) + "); survival proves nothing, see docs/architecture.md");
+    }
+}
 
-        var evt = new byte[32];
-        BinaryPrimitives.WriteUInt64LittleEndian(evt, userdata); // error 0, type clock (0)
-        var count = new byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(count, 1);
-        var call = HostCall.Pending();
-        sleeps.Add((timeout, call, [new(output, evt), new(nevents, count)]));
-        return call;
+/// <summary>Runs tests/FiberProbe (built with the solution) in a child process.</summary>
+internal static class FiberProbe
+{
+    public static async Task<(int Code, string Output)> RunAsync(string scenario, string wasm, CancellationToken cancellationToken, string? directory = null)
+    {
+        // tests/Stages/bin/<configuration>/<tfm>/ → tests/FiberProbe/bin/<configuration>/<tfm>/
+        var tfm = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
+        var configuration = tfm.Parent!;
+        var probe = Path.Combine(configuration.Parent!.Parent!.Parent!.FullName, "FiberProbe", "bin", configuration.Name, tfm.Name, "Krustlet.FiberProbe.dll");
+        Assert.IsTrue(File.Exists(probe), $"{probe} is built with the solution");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { probe, scenario, wasm }.Concat(directory is null ? [] : [directory]))
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return (process.ExitCode, await stdout + await stderr);
     }
 }

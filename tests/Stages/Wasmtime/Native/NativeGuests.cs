@@ -31,6 +31,21 @@ internal static class NativeGuests
             (i32.add (call $wait (i32.const 41)) (i32.const 1))))
         """;
 
+    /// <summary><c>run(n)</c> calls host.wait(i) for i in 0..n-1 and returns the sum of the answers.</summary>
+    public const string SummingWaiter = """
+        (module
+          (import "host" "wait" (func $wait (param i32) (result i32)))
+          (func (export "run") (param $n i32) (result i32)
+            (local $i i32) (local $sum i32)
+            (block $done
+              (loop $again
+                (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+                (local.set $sum (i32.add (local.get $sum) (call $wait (local.get $i))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $again)))
+            (local.get $sum)))
+        """;
+
     public static byte[] Wat(string text) => File.ReadAllBytes(WasmFixtures.Wat(text));
 
     public static byte[] C(string name) => File.ReadAllBytes(WasmFixtures.C(name));
