@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using k8s;
 using k8s.Models;
@@ -112,12 +113,20 @@ public sealed partial class KubeletServer : IAsyncDisposable
         _stopping.Dispose();
     }
 
+    /// <summary>
+    /// Writes a whole text answer with its Content-Length, so an HTTP/1.0 client (ab) can keep the
+    /// connection alive and knows where the answer ends without waiting for the connection to close.
+    /// </summary>
     internal static Task WriteTextAsync(HttpContext context, int status, string text, CancellationToken cancellationToken)
     {
+        var body = System.Text.Encoding.UTF8.GetBytes(text + "\n");
         context.Response.StatusCode = status;
         context.Response.ContentType = "text/plain; charset=utf-8";
-        return context.Response.WriteAsync(text + "\n", cancellationToken);
+        context.Response.ContentLength = body.Length;
+        return context.Response.Body.WriteAsync(body, cancellationToken).AsTask();
     }
+
+    private static readonly SslApplicationProtocol Http10 = new("http/1.0");
 
     private WebApplication Build(KubeletAuthenticator authenticator, X509Certificate2 certificate)
     {
@@ -137,6 +146,10 @@ public sealed partial class KubeletServer : IAsyncDisposable
                 // A certificate is asked for but not required (bearer tokens work too); it is checked per request.
                 ClientCertificateMode = ClientCertificateMode.AllowCertificate,
                 ClientCertificateValidation = (_, _, _) => true,
+
+                // A client that asks for HTTP/1.0 by ALPN (curl --http1.0) is answered in HTTP/1.0 rather
+                // than refused in the handshake ("no application protocol").
+                OnAuthenticate = (_, ssl) => ssl.ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11, Http10],
             }));
         });
 
