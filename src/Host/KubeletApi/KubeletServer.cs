@@ -193,6 +193,7 @@ public sealed partial class KubeletServer : IAsyncDisposable
                 // The client went away, or the server is stopping: the stream just ends.
             }
         });
+        UnsupportedEndpoints.Map(app);
         app.Map("{**path}", context => WriteTextAsync(context, StatusCodes.Status404NotFound, $"404 page not found: {context.Request.Method} {context.Request.Path}", context.RequestAborted));
         return app;
     }
