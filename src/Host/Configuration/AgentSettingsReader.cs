@@ -236,7 +236,12 @@ public static partial class AgentSettingsReader
         ]).Build();
         var (options, registryProblems) = RegistryOptions.Read(configuration);
         problems.AddRange(registryProblems);
-        return options ?? new RegistryOptions();
+        return (options ?? new RegistryOptions()) with
+        {
+            ConnectTimeout = values.Duration(SettingsCatalog.RegistryConnectTimeout),
+            ResponseTimeout = values.Duration(SettingsCatalog.RegistryResponseTimeout),
+            IdleTimeout = values.Duration(SettingsCatalog.RegistryIdleTimeout),
+        };
     }
 
     private static List<string> HostPaths(Values values)

@@ -5,6 +5,7 @@ using Krustlet.Pipeline.Configuration;
 using Krustlet.Stages;
 using Krustlet.Stages.Admission;
 using Krustlet.Stages.Compile;
+using Krustlet.Stages.ImagePull.Registry;
 using Krustlet.Stages.Kubernetes;
 using Krustlet.Stages.Run;
 
@@ -37,6 +38,9 @@ public static class SettingsCatalog
     public static readonly Setting<string?> TokenFile = new("Server:TokenFile", SettingKind.ExistingFile, null, "Accepted bearer tokens, one per line.", "--token-file");
     public static readonly Setting<IReadOnlyList<string>?> InsecureRegistries = new("Registries:Insecure", SettingKind.List, null, "Registries (host or host:port) reached over plain HTTP.", "--insecure-registry") { Shown = "none (loopback registries are always plain HTTP)" };
     public static readonly Setting<IReadOnlyDictionary<string, string>?> RegistryMirrors = new("Registries:Mirrors", SettingKind.Map, null, "Per registry, mirrors tried first, as `registry=mirror1;mirror2`.", "--registry-mirror");
+    public static readonly Setting<TimeSpan> RegistryConnectTimeout = new("Registries:ConnectTimeout", SettingKind.Duration, RegistryOptions.DefaultConnectTimeout, "How long opening a connection to a registry may take.");
+    public static readonly Setting<TimeSpan> RegistryResponseTimeout = new("Registries:ResponseTimeout", SettingKind.Duration, RegistryOptions.DefaultResponseTimeout, "How long a registry may take to start answering a request; then the pull fails with ErrImagePull and the reason.");
+    public static readonly Setting<TimeSpan> RegistryIdleTimeout = new("Registries:IdleTimeout", SettingKind.Duration, RegistryOptions.DefaultIdleTimeout, "How long a download may go without a byte before the pull fails with ErrImagePull.");
     public static readonly Setting<IReadOnlyList<string>?> AllowedHostPaths = new("Volumes:AllowedHostPathPrefixes", SettingKind.List, null, "Host path prefixes hostPath volumes may mount.", "--allowed-host-path") { Shown = "none (hostPath volumes refused)" };
     public static readonly Setting<long> LogMaxSize = new("Logs:MaxSize", SettingKind.Size, LogRotationOptions.Default.MaxSizeBytes, "A container log file rotates before it grows past this size.", "--container-log-max-size");
     public static readonly Setting<int> LogMaxFiles = new("Logs:MaxFiles", SettingKind.WholeNumber, LogRotationOptions.Default.MaxFiles, "Log files kept per container run, the current one included.", "--container-log-max-files") { Maximum = 1000 };
@@ -67,7 +71,7 @@ public static class SettingsCatalog
     [
         DataDir, Kubeconfig, NodeName, NodeIp, MaxPods, MaxContainersPerPod, NodeLabels, NodeTaints,
         ServerAddress, ServerPort, TlsCertFile, TlsPrivateKeyFile, ClientCaFile, TokenFile,
-        InsecureRegistries, RegistryMirrors, AllowedHostPaths, LogMaxSize, LogMaxFiles,
+        InsecureRegistries, RegistryMirrors, RegistryConnectTimeout, RegistryResponseTimeout, RegistryIdleTimeout, AllowedHostPaths, LogMaxSize, LogMaxFiles,
         BackoffInitial, BackoffMax, BackoffResetAfter, ApiQps, ApiBurst, ShutdownTimeout, CancellationGrace,
         FuelEnabled, FuelPerContainer, EpochTick, CompactMemories, MaxContainerMemory, FileCheckFrequency,
         .. StageSettings.Values,

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
@@ -15,12 +16,17 @@ public sealed class OciRegistryClient : IRegistryClient, IDisposable
     private readonly HttpClient _http;
     private readonly RegistryOptions _options;
     private readonly ConcurrentDictionary<(string Host, string Scope), AuthenticationHeaderValue> _auth = new();
+    private readonly TimeProvider _time;
 
-    public OciRegistryClient(RegistryOptions options, HttpMessageHandler? handler = null)
+    /// <param name="options">The registries' settings, with the connect, response and idle timeouts.</param>
+    /// <param name="handler">The HTTP handler (tests); by default one with the options' connect timeout.</param>
+    /// <param name="time">The clock of the response and idle timeouts.</param>
+    public OciRegistryClient(RegistryOptions options, HttpMessageHandler? handler = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
-        _http = new HttpClient(handler ?? new SocketsHttpHandler { AutomaticDecompression = DecompressionMethods.None }, disposeHandler: true)
+        _time = time ?? TimeProvider.System;
+        _http = new HttpClient(handler ?? new SocketsHttpHandler { AutomaticDecompression = DecompressionMethods.None, ConnectTimeout = options.ConnectTimeout }, disposeHandler: true)
         {
             Timeout = Timeout.InfiniteTimeSpan,
         };
@@ -69,7 +75,7 @@ public sealed class OciRegistryClient : IRegistryClient, IDisposable
         try
         {
             await EnsureSuccessAsync(response, $"blob {host}/{repository}@{digest}", cancellationToken);
-            return await response.Content.ReadAsStreamAsync(cancellationToken);
+            return new IdleTimeoutStream(await response.Content.ReadAsStreamAsync(cancellationToken), _options.IdleTimeout, _time, $"{host} sent nothing of blob {repository}@{digest} for {_options.IdleTimeout.TotalSeconds:0.###}s (Registries:IdleTimeout)");
         }
         catch
         {
@@ -189,9 +195,18 @@ public sealed class OciRegistryClient : IRegistryClient, IDisposable
     {
         using var request = build();
         request.Headers.Authorization = auth;
+
+        // Connecting and the head of the answer are bounded together: a registry that accepts the
+        // connection and never answers fails the pull within the response timeout, with a reason.
+        using var timeout = new CancellationTokenSource(_options.ResponseTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
-            return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new RegistryException(string.Create(CultureInfo.InvariantCulture, $"{request.RequestUri?.Authority} did not answer {request.Method} {request.RequestUri?.AbsolutePath} within {_options.ResponseTimeout.TotalSeconds:0.###}s (Registries:ResponseTimeout)"));
         }
         catch (HttpRequestException ex)
         {

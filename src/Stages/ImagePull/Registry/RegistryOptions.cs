@@ -13,6 +13,21 @@ public sealed record RegistryOptions
 
     public long MaxManifestBytes { get; init; } = 4 * 1024 * 1024;
 
+    /// <summary>How long a connection to a registry may take to open (the socket's connect, TLS included).</summary>
+    public TimeSpan ConnectTimeout { get; init; } = DefaultConnectTimeout;
+
+    /// <summary>How long a registry may take, once asked, to send the head of its answer.</summary>
+    public TimeSpan ResponseTimeout { get; init; } = DefaultResponseTimeout;
+
+    /// <summary>How long a download may go without a byte before it is given up.</summary>
+    public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
+
+    public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(30);
+
+    public static readonly TimeSpan DefaultResponseTimeout = TimeSpan.FromSeconds(60);
+
+    public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromSeconds(60);
+
     public long MaxConfigBytes { get; init; } = 1024 * 1024;
 
     /// <summary>The largest layer blob downloaded (a tar layer, or a wasm layer).</summary>
