@@ -75,7 +75,7 @@ public sealed class AgentRuntime : IAsyncDisposable
         Directory.CreateDirectory(settings.DataDir);
 
         var engine = new WasmEngineHost(settings.Wasm);
-        var registry = new OciRegistryClient(settings.Registries);
+        var registry = new OciRegistryClient(settings.Registries, time: time);
         var pool = new ExecutorPool(engine, settings.MaxPods, time);
         var pods = new NodePods(services.Writer, settings.NodeIp, time, meterFactory);
         var instruments = new PipelineInstruments(meterFactory);
