@@ -117,11 +117,15 @@ public sealed partial class KubeletServer : IAsyncDisposable
     /// Writes a whole text answer with its Content-Length, so an HTTP/1.0 client (ab) can keep the
     /// connection alive and knows where the answer ends without waiting for the connection to close.
     /// </summary>
-    internal static Task WriteTextAsync(HttpContext context, int status, string text, CancellationToken cancellationToken)
+    internal static Task WriteTextAsync(HttpContext context, int status, string text, CancellationToken cancellationToken) =>
+        WriteWholeAsync(context, status, "text/plain; charset=utf-8", text + "\n", cancellationToken);
+
+    /// <summary>Writes a whole answer with its Content-Length (see <see cref="WriteTextAsync"/>).</summary>
+    internal static Task WriteWholeAsync(HttpContext context, int status, string contentType, string content, CancellationToken cancellationToken)
     {
-        var body = System.Text.Encoding.UTF8.GetBytes(text + "\n");
+        var body = System.Text.Encoding.UTF8.GetBytes(content);
         context.Response.StatusCode = status;
-        context.Response.ContentType = "text/plain; charset=utf-8";
+        context.Response.ContentType = contentType;
         context.Response.ContentLength = body.Length;
         return context.Response.Body.WriteAsync(body, cancellationToken).AsTask();
     }

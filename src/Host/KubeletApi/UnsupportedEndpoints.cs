@@ -43,10 +43,6 @@ internal static class UnsupportedEndpoints
             ["reason"] = "BadRequest",
             ["code"] = StatusCodes.Status400BadRequest,
         };
-        var body = System.Text.Encoding.UTF8.GetBytes(status.ToJsonString());
-        context.Response.StatusCode = StatusCodes.Status400BadRequest;
-        context.Response.ContentType = "application/json";
-        context.Response.ContentLength = body.Length;
-        return context.Response.Body.WriteAsync(body, context.RequestAborted).AsTask();
+        return KubeletServer.WriteWholeAsync(context, StatusCodes.Status400BadRequest, "application/json", status.ToJsonString(), context.RequestAborted);
     }
 }
