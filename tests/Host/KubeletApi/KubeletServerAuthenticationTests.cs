@@ -101,9 +101,9 @@ public sealed class KubeletServerAuthenticationTests
         await using var host = await KubeletApiHost.StartAsync(TestContext.CancellationToken);
         using var client = host.Authorized();
 
-        using var unknown = await client.GetAsync(new Uri("/exec/default/web/main", UriKind.Relative), TestContext.CancellationToken);
+        using var unknown = await client.GetAsync(new Uri("/no-such-endpoint/default/web", UriKind.Relative), TestContext.CancellationToken);
         Assert.AreEqual(HttpStatusCode.NotFound, unknown.StatusCode);
-        Assert.AreEqual("404 page not found: GET /exec/default/web/main\n", await unknown.Content.ReadAsStringAsync(TestContext.CancellationToken));
+        Assert.AreEqual("404 page not found: GET /no-such-endpoint/default/web\n", await unknown.Content.ReadAsStringAsync(TestContext.CancellationToken));
         using var post = await client.PostAsync(new Uri("/pods", UriKind.Relative), null, TestContext.CancellationToken);
         Assert.AreEqual(HttpStatusCode.NotFound, post.StatusCode);
     }
