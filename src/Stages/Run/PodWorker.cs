@@ -8,7 +8,7 @@ namespace Krustlet.Stages.Run;
 
 /// <summary>
 /// Runs one pod's containers for as long as the pod lives: init containers one after another, then the
-/// app containers together, each restarted as <see cref="RestartDecision"/> says; records the pod's
+/// app containers together, each by its <see cref="ContainerRestartLoop"/>; records the pod's
 /// events (<see cref="ContainerEvents"/>) and publishes its status at every change. What the pod looks like, and saving it, is
 /// <see cref="PodRunState"/>'s.
 /// </summary>
@@ -17,7 +17,6 @@ internal sealed partial class PodWorker : IDisposable
     private readonly string _uid;
     private readonly string _namespace;
     private readonly string _name;
-    private readonly ExecutorPool _pool;
     private readonly RunOptions _options;
     private readonly TimeProvider _time;
     private readonly Func<PodRuntimeStatus, ValueTask> _publish;
@@ -26,7 +25,7 @@ internal sealed partial class PodWorker : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ContainerRun[] _init;
     private readonly ContainerRun[] _apps;
-    private readonly DateTimeOffset? _deadline;
+    private readonly ContainerRestartLoop _loop;
     private readonly PodRunState _state;
     private volatile V1Pod _pod;
     private Task _running = Task.CompletedTask;
@@ -37,7 +36,6 @@ internal sealed partial class PodWorker : IDisposable
         _uid = pod.Metadata.Uid;
         _namespace = pod.Namespace();
         _name = pod.Metadata.Name;
-        _pool = pool;
         _options = options;
         _time = time;
         _publish = publish;
@@ -45,13 +43,14 @@ internal sealed partial class PodWorker : IDisposable
         _events = new ContainerEvents(events);
         var saved = options.State?.Load(_uid);
         var startTime = saved?.StartTime ?? time.GetUtcNow();
-        _deadline = pod.Spec.ActiveDeadlineSeconds is { } seconds ? startTime.AddSeconds(seconds) : null;
+        DateTimeOffset? deadline = pod.Spec.ActiveDeadlineSeconds is { } seconds ? startTime.AddSeconds(seconds) : null;
         var definitions = ContainerDefinition.Of(pod, compiled, pulled, prepared);
         ContainerRun Prepare(V1Container container, string waiting) => new(container.Name, definitions[container.Name].Image, new RestartBackoff(options.Backoff)) { State = new WaitingState(waiting, null) };
         _init = [.. (pod.Spec.InitContainers ?? []).Select(c => Prepare(c, KubeletReasons.ContainerCreating))];
         _apps = [.. pod.Spec.Containers.Select(c => Prepare(c, _init.Length > 0 ? KubeletReasons.PodInitializing : KubeletReasons.ContainerCreating))];
         var failure = saved is null ? null : PodStateMapping.Restore(saved, _init, _apps, time.GetUtcNow());
         _state = new PodRunState(_uid, _namespace, _name, RestartPolicies.Parse(pod.Spec.RestartPolicy), startTime, _init, _apps, definitions, failure, PodRuntimeStatus.QosClassOf(pod), options.State, logger);
+        _loop = new ContainerRestartLoop(_state, pool, _events, () => _pod, PublishAsync, StopAll, LogPath, options.LogRotation, time, deadline, _stop.Token);
     }
 
     public void Start() => _running = Task.Run(RunAsync);
@@ -143,13 +142,13 @@ internal sealed partial class PodWorker : IDisposable
             await PublishAsync();
             foreach (var init in _init)
             {
-                if (!await RunUntilDoneAsync(init, initContainer: true))
+                if (!await _loop.RunUntilDoneAsync(init, initContainer: true))
                 {
                     return;
                 }
             }
 
-            await Task.WhenAll(_apps.Select(app => RunUntilDoneAsync(app, initContainer: false)));
+            await Task.WhenAll(_apps.Select(app => _loop.RunUntilDoneAsync(app, initContainer: false)));
         }
 #pragma warning disable CA1031 // A pod's worker must never take the agent down; its failure is the pod's.
         catch (Exception ex)
@@ -158,82 +157,6 @@ internal sealed partial class PodWorker : IDisposable
             Log.WorkerFailed(_logger, _uid, ex);
             _state.Fail(PodFailure.Internal(ex.Message));
             await PublishAsync();
-        }
-    }
-
-    /// <summary>Runs a container until it is done for good. False when the pod cannot go on (failed, stopped).</summary>
-    private async Task<bool> RunUntilDoneAsync(ContainerRun run, bool initContainer)
-    {
-        if (run.Done)
-        {
-            return run.State is TerminatedState { ExitCode: 0 } && !_state.Failed;
-        }
-
-        while (true)
-        {
-            var (exit, cause) = await RunOnceAsync(run);
-            if (exit is null)
-            {
-                return false;
-            }
-
-            if (cause?.Kind == KillKind.DeadlineExceeded)
-            {
-                _state.Fail(PodFailure.DeadlineExceeded);
-                StopAll(cause);
-            }
-
-            var action = _state.EndRun(run, exit, cause, initContainer);
-            if (action == RestartAction.RestartAfterBackoff)
-            {
-                _events.BackOff(_pod, run.Name);
-            }
-
-            await PublishAsync();
-            if (action == RestartAction.Stop)
-            {
-                return exit.Succeeded && !_state.Stopping;
-            }
-
-            if (action == RestartAction.RestartAfterBackoff && !await BackOffAsync(run))
-            {
-                return false;
-            }
-        }
-    }
-
-    /// <summary>Waits out the run's backoff, or less when woken (its definition changed). False when the pod stopped.</summary>
-    private async Task<bool> BackOffAsync(ContainerRun run)
-    {
-        using var timer = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        await Task.WhenAny(Task.Delay(run.NextDelay, _time, timer.Token), run.Wake!.Task);
-        await timer.CancelAsync(); // woken early: no timer is left behind
-        return !_stop.IsCancellationRequested;
-    }
-
-    /// <summary>Runs the container once; null when the pod is stopping, or stopped before the guest ran.</summary>
-    private async Task<(ContainerExit? Exit, KillCause? Cause)> RunOnceAsync(ContainerRun run)
-    {
-        var control = new ContainerControl(_time, _deadline);
-        if (_state.BeginRun(run, control, restart => LogPath(run.Name, restart), _options.LogRotation, _time.GetUtcNow()) is not { } launch)
-        {
-            return (null, null);
-        }
-
-        _events.Started(_pod, run.Name);
-        await PublishAsync();
-        try
-        {
-            var exit = await _pool.RunAsync(launch, control, _stop.Token);
-            return (exit, control.Cause);
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopped before its guest ran (waiting for an executor slot): it was already reported Running,
-            // so it ends as a killed run, and that is published so no stale Running status stays.
-            _state.EndUnstarted(run, control, _time.GetUtcNow());
-            await PublishAsync();
-            return (null, null);
         }
     }
 
