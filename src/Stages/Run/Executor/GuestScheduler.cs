@@ -133,6 +133,7 @@ public sealed class GuestHandle
         if (Interlocked.Exchange(ref _state, Finished) != Finished)
         {
             Guest.Dispose();
+            _scheduler.Forget(this);
             Completion.TrySetCanceled();
         }
     }
@@ -141,6 +142,7 @@ public sealed class GuestHandle
     {
         Volatile.Write(ref _state, Finished);
         Guest.Dispose();
+        _scheduler.Forget(this); // before the task completes: whoever awaits it sees the guest gone
         if (failure is null)
         {
             Completion.TrySetResult();
@@ -202,7 +204,6 @@ public sealed class GuestScheduler : IDisposable
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var handle = new GuestHandle(this, guest);
         _live[handle] = 0;
-        _ = handle.Completion.Task.ContinueWith(_ => _live.TryRemove(handle, out byte _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         Enqueue(handle);
         return (handle, handle.Completion.Task);
     }
@@ -221,7 +222,7 @@ public sealed class GuestScheduler : IDisposable
             thread.Join();
         }
 
-        foreach (var handle in _live.Keys)
+        foreach (var handle in _live.Keys.ToList())
         {
             handle.Abandon();
         }
@@ -231,6 +232,8 @@ public sealed class GuestScheduler : IDisposable
     }
 
     internal void Park() => Interlocked.Increment(ref _parked);
+
+    internal void Forget(GuestHandle handle) => _live.TryRemove(handle, out _);
 
     internal void Unpark(GuestHandle? handle)
     {
