@@ -139,10 +139,25 @@ public sealed class AsyncModelTests
     [Timeout(120_000, CooperativeCancellation = true)]
     public async Task A_garbage_collection_during_a_dotnet_async_host_function_crashes_the_process()
     {
+        // Under a loaded machine a surviving child can take long: the tries are also bounded by a budget,
+        // past which the test is inconclusive (as twelve survivors are), never failed by its timeout.
         var outcomes = new List<string>();
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
+        budget.CancelAfter(TimeSpan.FromSeconds(60));
         for (var run = 0; run < 12; run++)
         {
-            var (code, output) = await FiberProbe.RunAsync("gc-on-fiber", WasmFixtures.Wat(NativeGuests.SummingWaiter), TestContext.CancellationToken);
+            int code;
+            string output;
+            try
+            {
+                (code, output) = await FiberProbe.RunAsync("gc-on-fiber", WasmFixtures.Wat(NativeGuests.SummingWaiter), budget.Token);
+            }
+            catch (OperationCanceledException) when (!TestContext.CancellationToken.IsCancellationRequested)
+            {
+                Assert.Inconclusive("no crash within the 60 s budget (" + string.Join(", ", outcomes) + "); survival proves nothing, see docs/architecture.md");
+                return;
+            }
+
             outcomes.Add($"exit {code}");
             if (code is 134 or 139 or < 0)
             {
