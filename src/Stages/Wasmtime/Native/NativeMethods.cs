@@ -212,4 +212,17 @@ internal static unsafe partial class NativeMethods
         }
         return System.Text.Encoding.UTF8.GetString(vec.Data, length);
     }
+
+    /// <summary>Reads a message Wasmtime filled into <paramref name="vec"/> and deletes the vector.</summary>
+    public static string TakeString(WasmByteVec* vec)
+    {
+        try
+        {
+            return Read(*vec);
+        }
+        finally
+        {
+            wasm_byte_vec_delete(vec);
+        }
+    }
 }

@@ -18,15 +18,7 @@ public class WasmtimeNativeException : Exception
         using var owned = new ErrorHandle(error);
         WasmByteVec message = default;
         NativeMethods.wasmtime_error_message(error, &message);
-        string text;
-        try
-        {
-            text = NativeMethods.Read(message);
-        }
-        finally
-        {
-            NativeMethods.wasm_byte_vec_delete(&message);
-        }
+        var text = NativeMethods.TakeString(&message);
         int status;
         return NativeMethods.wasmtime_error_exit_status(error, &status)
             ? new GuestExitException(status, text)
@@ -77,15 +69,7 @@ public sealed class WasmTrapException : WasmtimeNativeException
         using var owned = new TrapHandle(trap);
         WasmByteVec message = default;
         NativeMethods.wasm_trap_message(trap, &message);
-        string text;
-        try
-        {
-            text = NativeMethods.Read(message);
-        }
-        finally
-        {
-            NativeMethods.wasm_byte_vec_delete(&message);
-        }
+        var text = NativeMethods.TakeString(&message);
         byte code;
         return new WasmTrapException(NativeMethods.wasmtime_trap_code(trap, &code) ? (WasmTrapCode)code : null, text);
     }
