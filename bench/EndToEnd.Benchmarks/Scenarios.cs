@@ -1,3 +1,5 @@
+using Krustlet.Stages.Run.Executor;
+using Krustlet.Stages.Wasmtime.Native;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -54,18 +56,7 @@ internal sealed class Scenarios(BenchOptions options, string registryHost, strin
         for (var i = 0; i < iterations + 100; i++)
         {
             var start = Stopwatch.GetTimestamp();
-            using (var store = new Store(host.Engine))
-            {
-                store.SetEpochDeadline(ulong.MaxValue);
-                store.SetWasiConfiguration(new WasiConfiguration().WithArgs("sleeper", "0"));
-                try
-                {
-                    linker.Instantiate(store, artifact.Module!).GetAction("_start")!();
-                }
-                catch (WasmtimeException ex) when (ex.ExitCode == 0)
-                {
-                }
-            }
+            BareRun.Run(host.Native, artifact.InstancePre!, new NativeWasiOptions { Args = ["sleeper", "0"] });
 
             if (i >= 100)
             {
@@ -129,18 +120,9 @@ internal sealed class Scenarios(BenchOptions options, string registryHost, strin
 
     private static void RunWithOwnLinker(WasmEngineHost host, CompiledArtifact artifact)
     {
-        using var linker = new Linker(host.Engine);
-        linker.DefineWasi();
-        using var store = new Store(host.Engine);
-        store.SetEpochDeadline(ulong.MaxValue);
-        store.SetWasiConfiguration(new WasiConfiguration().WithArgs("sleeper", "0"));
-        try
-        {
-            linker.Instantiate(store, artifact.Module!).GetAction("_start")!();
-        }
-        catch (WasmtimeException ex) when (ex.ExitCode == 0)
-        {
-        }
+        // The InstancePre is the module's own; a fresh one per run stands for a new linker per run.
+        using var pre = host.Native.Linker.Prepare(artifact.Module!);
+        BareRun.Run(host.Native, pre, new NativeWasiOptions { Args = ["sleeper", "0"] });
     }
 
     /// <summary>Start latency of bursts of pods whose image is already pulled and compiled, with the default stage settings and the tuned ones side by side.</summary>

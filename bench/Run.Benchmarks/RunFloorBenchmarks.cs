@@ -1,3 +1,5 @@
+using Krustlet.Stages.Run.Executor;
+using Krustlet.Stages.Wasmtime.Native;
 using BenchmarkDotNet.Attributes;
 using Krustlet.Stages.Compile;
 using Krustlet.Stages.Run;
@@ -45,10 +47,7 @@ public class RunFloorBenchmarks
     [Benchmark(Baseline = true)]
     public void BareWasmtime()
     {
-        using var store = new Store(_host.Engine);
-        store.SetEpochDeadline(ulong.MaxValue);
-        store.SetWasiConfiguration(new WasiConfiguration().WithArgs("trivial"));
-        _linker.Instantiate(store, _artifact.Module!).GetAction("_start")!();
+        BareRun.Run(_host.Native, _artifact.InstancePre!, new NativeWasiOptions { Args = ["trivial"] });
     }
 
     /// <summary>One container run through the agent's executor pool.</summary>

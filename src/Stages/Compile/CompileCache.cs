@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Krustlet.Stages.Wasmtime.Native;
 using Wasmtime;
 using Wasmtime.Components;
 
@@ -129,8 +130,17 @@ public sealed partial class CompileCache
             switch (kind)
             {
                 case WasmBinaryKind.CoreModule:
-                    var module = Module.FromBytes(_host.Engine, digest, bytes);
-                    artifact = CompiledArtifact.ForModule(digest, module, CompileSource.Compiled);
+                    NativeModule module;
+                    try
+                    {
+                        module = NativeModule.Compile(_host.Native.Engine, bytes);
+                    }
+                    catch (WasmtimeNativeException ex)
+                    {
+                        throw new CompileException($"WebAssembly module '{digest}' is not valid: {FirstLines(ex.Message)}", ex);
+                    }
+
+                    artifact = CompiledArtifact.ForModule(digest, module, _host, CompileSource.Compiled);
                     serialized = module.Serialize();
                     break;
                 case WasmBinaryKind.Component:
@@ -142,7 +152,7 @@ public sealed partial class CompileCache
                     throw new CompileException("not a WebAssembly module or component (no \\0asm header with a known version)");
             }
         }
-        catch (WasmtimeException ex)
+        catch (Exception ex) when (ex is WasmtimeException or WasmtimeNativeException)
         {
             throw new CompileException(FirstLines(ex.Message), ex);
         }
@@ -165,9 +175,9 @@ public sealed partial class CompileCache
             var (kind, artifact) = ParseEntry(data, digest);
             return kind == WasmBinaryKind.Component
                 ? CompiledArtifact.ForComponent(digest, Component.Deserialize(_host.Engine, artifact.Span), CompileSource.DiskCache)
-                : CompiledArtifact.ForModule(digest, Module.Deserialize(_host.Engine, digest, artifact.Span), CompileSource.DiskCache);
+                : CompiledArtifact.ForModule(digest, NativeModule.Deserialize(_host.Native.Engine, artifact.Span), _host, CompileSource.DiskCache);
         }
-        catch (Exception ex) when (ex is InvalidDataException or WasmtimeException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is InvalidDataException or WasmtimeException or WasmtimeNativeException or IOException or UnauthorizedAccessException)
         {
             Log.Discarded(_logger, cachePath, ex.Message);
             Interlocked.Increment(ref _discarded);

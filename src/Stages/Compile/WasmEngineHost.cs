@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Configuration;
+using Krustlet.Stages.Run.Executor;
 using Wasmtime;
 
 namespace Krustlet.Stages.Compile;
@@ -37,6 +38,19 @@ public sealed record WasmEngineOptions
     /// guest runs inside the agent's process, so this keeps a pod without limits from taking the node.
     /// </summary>
     public long MaxContainerMemory { get; init; } = DefaultMaxContainerMemory;
+
+    /// <summary>
+    /// <c>Wasm:ExecutorThreads</c>: the threads that poll every running core-module guest (0: one per core).
+    /// A guest holds one only while it runs; a sleeping guest holds none.
+    /// </summary>
+    public int ExecutorThreads { get; init; }
+
+    /// <summary>
+    /// <c>Wasm:PoolSlots</c>: instance slots in Wasmtime's pool (each with its memory, table and fiber
+    /// stack), reserved at start; 0 sizes it from <c>Node:MaxPods</c>. A container that finds the pool
+    /// full fails to start with that reason and is retried with backoff.
+    /// </summary>
+    public int PoolSlots { get; init; }
 
     /// <summary>The default of <see cref="MaxContainerMemory"/>: 2 GiB.</summary>
     public const long DefaultMaxContainerMemory = 2L * 1024 * 1024 * 1024;
@@ -76,15 +90,28 @@ public sealed record WasmEngineOptions
             problems.Add($"{section.Path}:{nameof(CompactMemories)} must be true or false (got '{rawCompact}').");
         }
 
+        var threads = defaults.ExecutorThreads;
+        if (section[nameof(ExecutorThreads)] is { } rawThreads && (!int.TryParse(rawThreads, NumberStyles.None, CultureInfo.InvariantCulture, out threads) || threads > 256))
+        {
+            problems.Add($"{section.Path}:{nameof(ExecutorThreads)} must be a whole number from 0 (one per core) to 256 (got '{rawThreads}').");
+        }
+
+        var slots = defaults.PoolSlots;
+        if (section[nameof(PoolSlots)] is { } rawSlots && (!int.TryParse(rawSlots, NumberStyles.None, CultureInfo.InvariantCulture, out slots) || slots > 1_000_000))
+        {
+            problems.Add($"{section.Path}:{nameof(PoolSlots)} must be a whole number from 0 (sized from Node:MaxPods) to 1000000 (got '{rawSlots}').");
+        }
+
         return problems.Count == 0
-            ? (new WasmEngineOptions { FuelEnabled = fuelEnabled, FuelPerContainer = fuel, EpochTick = tick, CompactMemories = compact }, problems)
+            ? (new WasmEngineOptions { FuelEnabled = fuelEnabled, FuelPerContainer = fuel, EpochTick = tick, CompactMemories = compact, ExecutorThreads = threads, PoolSlots = slots }, problems)
             : (null, problems);
     }
 }
 
 /// <summary>
-/// The one Wasmtime <see cref="Engine"/> of the agent, shared by compilation and every running container,
-/// and the timer that advances its epoch so running guests can be interrupted.
+/// The agent's Wasmtime engines and the timer that advances their epoch: <see cref="Native"/>, the
+/// executor's pooled async engine that compiles and runs every core module on a few threads, and
+/// <see cref="Engine"/> (Wasmtime.Dotnet), which compiles and runs components on dedicated threads.
 /// </summary>
 public sealed class WasmEngineHost : IDisposable
 {
@@ -112,16 +139,34 @@ public sealed class WasmEngineHost : IDisposable
                 .WithMemoryInitCopyOnWrite(false);
         }
 
-        Engine = new Engine(config);
-        Fingerprint = ComputeFingerprint(options);
-        WasiLinker = new Linker(Engine);
-        WasiLinker.DefineWasi();
+        Native = ExecutorEngine.Create(options);
+        try
+        {
+            Engine = new Engine(config);
+            Fingerprint = ComputeFingerprint(options);
+            WasiLinker = new Linker(Engine);
+            WasiLinker.DefineWasi();
+        }
+        catch
+        {
+            Native.Dispose();
+            throw;
+        }
 
-        // The epoch must advance in real time whatever clock the rest of the agent uses.
-        _ticker = TimeProvider.System.CreateTimer(_ => Engine.IncrementEpoch(), null, options.EpochTick, options.EpochTick);
+        // The epoch must advance in real time whatever clock the rest of the agent uses: each tick ends
+        // the time slice of every running core-module guest and lets a component see a kill.
+        _ticker = TimeProvider.System.CreateTimer(_ =>
+        {
+            Native.Engine.IncrementEpoch();
+            Engine.IncrementEpoch();
+        }, null, options.EpochTick, options.EpochTick);
     }
 
+    /// <summary>Wasmtime.Dotnet's engine: components only (WASI 0.2 runs on its own threads, docs/architecture.md).</summary>
     public Engine Engine { get; }
+
+    /// <summary>The executor's engine, WASI linker and scheduler: every core module compiles and runs here.</summary>
+    public ExecutorEngine Native { get; }
 
     /// <summary>
     /// A linker with WASI defined, shared by every core-module container run. Defining WASI on a new
@@ -146,6 +191,7 @@ public sealed class WasmEngineHost : IDisposable
     public void Dispose()
     {
         _ticker.Dispose();
+        Native.Dispose();
         WasiLinker.Dispose();
         Engine.Dispose();
     }
@@ -154,7 +200,7 @@ public sealed class WasmEngineHost : IDisposable
     {
         var description = string.Create(
             CultureInfo.InvariantCulture,
-            $"wasmtime={WasmtimeVersion};arch={RuntimeInformation.ProcessArchitecture};epoch=1;fuel={(options.FuelEnabled ? 1 : 0)};opt=speed{(options.CompactMemories ? ";compact=1" : string.Empty)}");
+            $"wasmtime={WasmtimeVersion};arch={RuntimeInformation.ProcessArchitecture};epoch=1;fuel={(options.FuelEnabled ? 1 : 0)};opt=speed;executor=pooled-async{(options.CompactMemories ? $";compact=1;memory={options.MaxContainerMemory}" : string.Empty)}");
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(description)))[..16];
     }
 }

@@ -25,8 +25,9 @@ public sealed record ContainerLaunch(
     LogRotationOptions LogRotation);
 
 /// <summary>
-/// Lets the agent stop a running container: the guest is interrupted at its next epoch tick (about
-/// <see cref="Compile.WasmEngineOptions.EpochTick"/>), even in a loop that never calls the host.
+/// Lets the agent stop a running container: a parked (sleeping) guest is ended at once, a running one at
+/// the end of its time slice (about <see cref="Compile.WasmEngineOptions.EpochTick"/>), even in a loop
+/// that never calls the host.
 /// </summary>
 public sealed class ContainerControl(TimeProvider time, DateTimeOffset? deadline = null)
 {
@@ -38,11 +39,29 @@ public sealed class ContainerControl(TimeProvider time, DateTimeOffset? deadline
     /// <summary>Why the container was killed; null while it was not.</summary>
     public KillCause? Cause => _cause;
 
+    private Action? _onStop;
+
     /// <summary>Asks the container to stop now; the first cause given is kept.</summary>
     public void Kill(KillCause cause)
     {
         ArgumentNullException.ThrowIfNull(cause);
-        Interlocked.CompareExchange(ref _cause, cause, null);
+        if (Interlocked.CompareExchange(ref _cause, cause, null) is null)
+        {
+            Volatile.Read(ref _onStop)?.Invoke();
+        }
+    }
+
+    /// <summary>
+    /// Calls <paramref name="callback"/> when the container is killed (at once if it already was), so an
+    /// executor can wake a parked guest; null unregisters. One callback at a time.
+    /// </summary>
+    internal void OnStop(Action? callback)
+    {
+        Volatile.Write(ref _onStop, callback);
+        if (callback is not null && _cause is not null)
+        {
+            callback();
+        }
     }
 
     /// <summary>True when the container must stop; says why.</summary>

@@ -1,10 +1,13 @@
 using Krustlet.Stages.Compile;
+using Krustlet.Stages.Run.Executor;
+using Krustlet.Stages.Wasmtime.Native;
 
 namespace Krustlet.Stages.Run;
 
 /// <summary>
-/// Runs containers, each on a dedicated thread so a guest's blocking native call never holds a
-/// thread-pool thread. At most <see cref="Slots"/> run at once; a run waits for a free slot.
+/// Runs containers. A core module runs as a guest of the executor's <see cref="GuestScheduler"/> (a few
+/// threads for every guest; a sleeping guest holds none); a component, whose WASI 0.2 host cannot park,
+/// runs on a dedicated thread. At most <see cref="Slots"/> run at once; a run waits for a free slot.
 /// </summary>
 public sealed class ExecutorPool : IDisposable
 {
@@ -19,6 +22,7 @@ public sealed class ExecutorPool : IDisposable
     private readonly SemaphoreSlim _slots;
     private int _running;
     private int _liveThreads;
+    private int _liveGuests;
 
     public ExecutorPool(WasmEngineHost host, int slots = DefaultSlots, TimeProvider? time = null)
     {
@@ -35,8 +39,11 @@ public sealed class ExecutorPool : IDisposable
     /// <summary>Containers holding a slot now.</summary>
     public int Running => Volatile.Read(ref _running);
 
-    /// <summary>Container threads that have not finished.</summary>
+    /// <summary>Component threads that have not finished (components run on a thread each).</summary>
     public int LiveThreads => Volatile.Read(ref _liveThreads);
+
+    /// <summary>Core-module runs of this pool on the executor that have not ended (they hold no thread of their own).</summary>
+    public int LiveGuests => Volatile.Read(ref _liveGuests);
 
     /// <summary>Waits for a slot, runs the container on its own thread, and returns how it ended.</summary>
     public async Task<ContainerExit> RunAsync(ContainerLaunch launch, ContainerControl control, CancellationToken cancellationToken = default)
@@ -44,6 +51,19 @@ public sealed class ExecutorPool : IDisposable
         ArgumentNullException.ThrowIfNull(launch);
         await _slots.WaitAsync(cancellationToken);
         Interlocked.Increment(ref _running);
+        if (launch.Artifact.Kind == WasmBinaryKind.CoreModule)
+        {
+            try
+            {
+                return await RunModuleAsync(launch, control);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _running);
+                _slots.Release();
+            }
+        }
+
         var done = new TaskCompletionSource<ContainerExit>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(
             () =>
@@ -94,6 +114,57 @@ public sealed class ExecutorPool : IDisposable
         }
 
         return await done.Task;
+    }
+
+    private async Task<ContainerExit> RunModuleAsync(ContainerLaunch launch, ContainerControl control)
+    {
+        var startedAt = _time.GetUtcNow();
+        using var log = new CriLogWriter(launch.LogPath, launch.LogRotation, _time);
+        if (launch.Artifact.InstancePre is null)
+        {
+            return new ContainerExit(ExitKind.FailedToStart, 128, KubeletReasons.StartError, launch.Artifact.PrepareError ?? "the module cannot be instantiated", startedAt, _time.GetUtcNow());
+        }
+
+        ModuleGuest guest;
+        try
+        {
+            guest = new ModuleGuest(_host, launch, control, _time, log);
+        }
+        catch (WasmtimeNativeException ex)
+        {
+            // WASI could not be set up (a mount that cannot be opened) or the store refused its limits.
+            return WasmContainerRunner.Outcome(ex, launch, _host, startedAt, _time);
+        }
+
+        Interlocked.Increment(ref _liveGuests);
+        Task completion;
+        try
+        {
+            (_, completion) = _host.Native.Scheduler.Start(guest);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _liveGuests);
+            guest.Dispose();
+            throw;
+        }
+
+        try
+        {
+            await completion.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!guest.Exit.IsCompletedSuccessfully)
+        {
+            // The scheduler stopped (the agent is going away) before the guest ended.
+            return new ContainerExit(ExitKind.Killed, ContainerExit.KilledExitCode, KubeletReasons.Error, "killed: the executor stopped", startedAt, _time.GetUtcNow());
+        }
+
+        finally
+        {
+            Interlocked.Decrement(ref _liveGuests);
+        }
+
+        return await guest.Exit.ConfigureAwait(false);
     }
 
     public void Dispose() => _slots.Dispose();

@@ -7,10 +7,10 @@ using Wasmtime.Components;
 namespace Krustlet.Stages.Run;
 
 /// <summary>
-/// Runs one container to its end on the calling thread: a fresh store with the container's limits,
-/// WASI with its arguments, environment, mounts and log, then <c>_start</c> (core module) or
-/// <c>wasi:cli/run</c> (component). Blocks for as long as the guest runs; the executor pool gives
-/// every run a dedicated thread.
+/// How container runs end, for both runtimes, and the component runner: <see cref="Run"/> runs a WASI 0.2
+/// component to its end on the calling thread (a fresh store with the container's limits, WASI with its
+/// arguments, environment, mounts and log, then <c>wasi:cli/run</c>); the executor pool gives each such
+/// run a dedicated thread. Core modules run on the executor instead (<see cref="Executor.ModuleGuest"/>).
 /// </summary>
 public static partial class WasmContainerRunner
 {
@@ -20,6 +20,11 @@ public static partial class WasmContainerRunner
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(launch);
+        if (launch.Artifact.Kind != WasmBinaryKind.Component)
+        {
+            throw new ArgumentException("Core modules run on the executor (ModuleGuest), not on a thread of their own.", nameof(launch));
+        }
+
         ArgumentNullException.ThrowIfNull(control);
         ArgumentNullException.ThrowIfNull(time);
 
@@ -52,9 +57,7 @@ public static partial class WasmContainerRunner
             store.SetEpochDeadline(1);
             store.SetEpochDeadlineCallback(_ => control.ShouldStop(out var cause) ? throw new ContainerKilledException(cause.Message) : 1UL);
 
-            var exitCode = launch.Artifact.Kind == WasmBinaryKind.Component
-                ? RunComponent(host, store, launch.Artifact.Component!)
-                : RunModule(host, store, launch.Artifact.Module!);
+            var exitCode = RunComponent(host, store, launch.Artifact.Component!);
             return Exited(exitCode, startedAt, time);
         }
         catch (WasmtimeException ex) when (FindKill(ex) is { } killed)
@@ -85,9 +88,9 @@ public static partial class WasmContainerRunner
     // Wasmtime's defaults are 10,000 of each; a core module has one instance and, from wasi-libc, Rust
     // or a component's main module, one memory and one table. The limit bounds each memory and each
     // table, so these counts bound what one guest can hold: at most (memories + tables) x the limit.
-    private const long MaxInstances = 64;
-    private const long MaxTables = 16;
-    private const long MaxMemories = 16;
+    internal const long MaxInstances = 64;
+    internal const long MaxTables = 16;
+    internal const long MaxMemories = 16;
 
     /// <summary>
     /// The bytes a container's memories and tables may each grow to: its <c>limits.memory</c>, never more
@@ -97,15 +100,6 @@ public static partial class WasmContainerRunner
 
     /// <summary>How many table elements fit in <paramref name="limit"/> bytes.</summary>
     public static uint TableElementsWithin(long limit) => (uint)Math.Clamp(limit / TableElementBytes, 0, uint.MaxValue);
-
-    private static int RunModule(WasmEngineHost host, Store store, Module module)
-    {
-        var instance = host.WasiLinker.Instantiate(store, module);
-        var start = instance.GetAction("_start")
-            ?? throw new ContainerStartException("the module exports no _start function: it is not a WASI command");
-        start();
-        return 0;
-    }
 
     private static int RunComponent(WasmEngineHost host, Store store, Component component)
     {
@@ -117,6 +111,48 @@ public static partial class WasmContainerRunner
         var result = run.Call([]);
         return result is { Kind: ComponentValueKind.Result, IsOk: false } ? 1 : 0;
     }
+
+    /// <summary>How a core-module run on the executor ended, from what its future threw.</summary>
+    internal static ContainerExit Outcome(Wasmtime.Native.WasmtimeNativeException ex, ContainerLaunch launch, WasmEngineHost host, DateTimeOffset startedAt, TimeProvider time)
+    {
+        switch (ex)
+        {
+            case Wasmtime.Native.GuestExitException exit:
+                return Exited(exit.ExitCode, startedAt, time);
+            case Wasmtime.Native.WasmTrapException { Code: { } code } trap:
+                return new ContainerExit(ExitKind.Trapped, ContainerExit.TrapExitCode, KubeletReasons.Error, $"wasm trap: {Describe(code)}: {FirstLine(trap.Message)}", startedAt, time.GetUtcNow());
+        }
+
+        if (OverLimit(ex.Message, launch, host) is { } message)
+        {
+            return new ContainerExit(ExitKind.OutOfMemory, ContainerExit.KilledExitCode, KubeletReasons.OOMKilled, message, startedAt, time.GetUtcNow());
+        }
+
+        var first = FirstLine(ex.Message);
+        if (first.Contains("concurrent", StringComparison.Ordinal) && first.Contains("limit of", StringComparison.Ordinal))
+        {
+            first = $"the node's Wasmtime pool is full ({host.Native.Layout.Slots} slots, Wasm:PoolSlots): {first}";
+        }
+
+        return new ContainerExit(ExitKind.FailedToStart, 128, KubeletReasons.StartError, first, startedAt, time.GetUtcNow());
+    }
+
+    private static string Describe(Wasmtime.Native.WasmTrapCode code) => code switch
+    {
+        Wasmtime.Native.WasmTrapCode.UnreachableCodeReached => "unreachable",
+        Wasmtime.Native.WasmTrapCode.StackOverflow => "stack overflow",
+        Wasmtime.Native.WasmTrapCode.OutOfFuel => "out of fuel",
+        Wasmtime.Native.WasmTrapCode.MemoryOutOfBounds => "out-of-bounds memory access",
+        Wasmtime.Native.WasmTrapCode.IntegerDivisionByZero => "integer divide by zero",
+        Wasmtime.Native.WasmTrapCode.IntegerOverflow => "integer overflow",
+        Wasmtime.Native.WasmTrapCode.IndirectCallToNull => "indirect call to null",
+        Wasmtime.Native.WasmTrapCode.BadSignature => "indirect call type mismatch",
+        Wasmtime.Native.WasmTrapCode.TableOutOfBounds => "undefined element: out of bounds table access",
+        Wasmtime.Native.WasmTrapCode.BadConversionToInteger => "invalid conversion to integer",
+        Wasmtime.Native.WasmTrapCode.Interrupt => "interrupt",
+        Wasmtime.Native.WasmTrapCode.HeapMisaligned => "misaligned memory access",
+        _ => code.ToString().ToLower(CultureInfo.InvariantCulture),
+    };
 
     // Wasmtime refuses at instantiation a memory or table whose declared minimum is over the store's
     // limits ("table minimum size of N elements exceeds table limits", "memory minimum size of N pages
@@ -174,7 +210,7 @@ public static partial class WasmContainerRunner
         _ => code.ToString().ToLower(CultureInfo.InvariantCulture),
     };
 
-    private static string FirstLine(string message) =>
+    internal static string FirstLine(string message) =>
         message.Split('\n', 2, StringSplitOptions.TrimEntries)[0];
 }
 

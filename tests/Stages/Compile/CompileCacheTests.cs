@@ -1,6 +1,5 @@
 using System.Text;
 using Krustlet.Stages.Compile;
-using Wasmtime;
 
 namespace Krustlet.Stages.Tests.Compile;
 
@@ -26,25 +25,12 @@ public sealed class CompileCacheTests
     [TestCleanup]
     public void RemoveRoot() => Directory.Delete(_root, recursive: true);
 
-    /// <summary>Runs a core module's _start and returns its exit code and stdout.</summary>
-    private static (int ExitCode, string Stdout) Run(CompiledArtifact artifact)
+    /// <summary>Runs a core module's _start on the executor's engine and returns its exit code and stdout.</summary>
+    private (int ExitCode, string Stdout) Run(CompiledArtifact artifact)
     {
-        var output = new StringBuilder();
-        using var store = new Store(Host.Engine);
-        store.SetEpochDeadline(ulong.MaxValue);
-        store.SetWasiConfiguration(new WasiConfiguration().WithArgs("test").WithStandardOutputCallback(data => output.Append(Encoding.UTF8.GetString(data))));
-        using var linker = new Linker(Host.Engine);
-        linker.DefineWasi();
-        var start = linker.Instantiate(store, artifact.Module!).GetAction("_start")!;
-        try
-        {
-            start();
-            return (0, output.ToString());
-        }
-        catch (WasmtimeException ex) when (ex.ExitCode is { } code)
-        {
-            return (code, output.ToString());
-        }
+        var stdout = Path.Combine(_root, $"stdout-{Guid.NewGuid():N}");
+        var code = Krustlet.Stages.Run.Executor.BareRun.Run(Host.Native, artifact.InstancePre!, new Krustlet.Stages.Wasmtime.Native.NativeWasiOptions { Args = ["test"], StdoutPath = stdout });
+        return (code, File.ReadAllText(stdout));
     }
 
     [TestMethod]

@@ -32,7 +32,7 @@ public sealed class ExecutorPoolTests
 
         Assert.IsTrue(exits.All(e => e.ExitCode == 0));
         Assert.AreEqual(0, pool.Running, "every slot is free");
-        Assert.AreEqual(0, pool.LiveThreads, "every container thread has ended");
+        Assert.AreEqual(0, pool.LiveGuests, "every guest has ended");
         Assert.IsTrue(OpenFileDescriptors() <= fdsBefore + 2, $"file descriptors: {fdsBefore} before, {OpenFileDescriptors()} after");
         Directory.Delete(root, recursive: true);
     }
@@ -50,14 +50,14 @@ public sealed class ExecutorPoolTests
 
         var a = pool.RunAsync(new("a", artifact, ["a"], [], [], null, Path.Combine(root, "a.log"), LogRotationOptions.Default), first, TestContext.CancellationToken);
         var b = pool.RunAsync(new("b", artifact, ["b"], [], [], null, Path.Combine(root, "b.log"), LogRotationOptions.Default), second, TestContext.CancellationToken);
-        Assert.AreEqual(1, pool.LiveThreads, "b has no slot, so no thread");
+        Assert.AreEqual(1, pool.LiveGuests, "b has no slot, so it is not on the executor");
         Assert.IsFalse(b.IsCompleted);
 
         first.Kill(KillCause.Stopped("stop a"));
         await a;
         second.Kill(KillCause.Stopped("stop b"));
         Assert.AreEqual(ExitKind.Killed, (await b).Kind);
-        Assert.AreEqual(0, pool.LiveThreads);
+        Assert.AreEqual(0, pool.LiveGuests);
         Directory.Delete(root, recursive: true);
     }
 }

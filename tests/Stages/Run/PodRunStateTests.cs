@@ -15,8 +15,10 @@ public sealed class PodRunStateTests
 {
     private static readonly DateTimeOffset At = DateTimeOffset.Parse("2026-12-01T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
 
+    private static readonly WasmEngineHost Host = new(new WasmEngineOptions());
+
     private static readonly Lazy<CompiledArtifact> Artifact = new(() =>
-        CompiledArtifact.ForModule("sha256:0", global::Wasmtime.Module.FromText(new global::Wasmtime.Engine(), "returns", Wat.Returns), CompileSource.Compiled));
+        CompiledArtifact.ForModule("sha256:0", global::Krustlet.Stages.Wasmtime.Native.NativeModule.Compile(Host.Native.Engine, File.ReadAllBytes(WasmFixtures.Wat(Wat.Returns))), Host, CompileSource.Compiled));
 
     private string _root = null!;
     private PodStateStore _store = null!;

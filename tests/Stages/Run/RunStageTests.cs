@@ -165,21 +165,21 @@ public sealed class RunStageTests
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
-    public async Task Deleting_a_running_pod_kills_its_spinning_containers_and_frees_their_threads()
+    public async Task Deleting_a_running_pod_kills_its_spinning_containers_and_frees_their_slots()
     {
         await using var harness = new RunHarness(Images());
         var pod = RunHarness.Pod("spinner", restartPolicy: "Always", images: ["spin", "spin"]);
 
         await harness.SubmitAsync(pod, TestContext.CancellationToken);
         await harness.WaitForAsync(pod, s => s.Phase == PodPhase.Running && s.Containers.All(c => c.Running), TestContext.CancellationToken);
-        Assert.AreEqual(2, harness.Pool.LiveThreads);
+        Assert.AreEqual(2, harness.Pool.LiveGuests);
 
         await harness.DeleteAsync(pod, TestContext.CancellationToken);
         var final = await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Kind == PodReportKind.Deleted, TestContext.CancellationToken);
 
         Assert.AreEqual(PodReportOrigin.Pipeline, final.Origin);
         Assert.AreEqual(0, harness.Pool.Running);
-        Assert.AreEqual(0, harness.Pool.LiveThreads);
+        Assert.AreEqual(0, harness.Pool.LiveGuests);
         Assert.AreEqual(0, harness.Run.Pods);
     }
 

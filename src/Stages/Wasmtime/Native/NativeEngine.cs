@@ -15,6 +15,21 @@ public sealed record NativeEngineOptions
     /// <summary>The most wasm stack a guest may use (Wasmtime default 512 KiB); host functions get the rest of the async stack.</summary>
     public nuint? MaxWasmStack { get; init; }
 
+    /// <summary>Virtual address space reserved for each linear memory (Wasmtime default 4 GiB); a memory larger than this may move when it grows.</summary>
+    public ulong? MemoryReservation { get; init; }
+
+    /// <summary>Guard region after each linear memory (Wasmtime default 32 MiB).</summary>
+    public ulong? MemoryGuardSize { get; init; }
+
+    /// <summary>Extra reservation for growth when a memory is placed (Wasmtime default 2 GiB); 0 keeps each memory within its reservation.</summary>
+    public ulong? MemoryReservationForGrowth { get; init; }
+
+    /// <summary>False: bounds checks in code instead of signal handlers and guard pages.</summary>
+    public bool? SignalsBasedTraps { get; init; }
+
+    /// <summary>False: initialise each memory by copying its data instead of mapping a copy-on-write image (one mapping fewer per instance).</summary>
+    public bool? MemoryInitCopyOnWrite { get; init; }
+
     /// <summary>Instances, memories, tables and async stacks from a fixed pool instead of per-instance mappings.</summary>
     public NativePoolingOptions? Pooling { get; init; }
 }
@@ -60,6 +75,26 @@ public sealed class NativeEngine : IDisposable
         {
             NativeMethods.wasmtime_config_async_stack_size_set(c, asyncStack);
         }
+        if (options.MemoryReservation is { } reservation)
+        {
+            NativeMethods.wasmtime_config_memory_reservation_set(c, reservation);
+        }
+        if (options.MemoryGuardSize is { } guard)
+        {
+            NativeMethods.wasmtime_config_memory_guard_size_set(c, guard);
+        }
+        if (options.MemoryReservationForGrowth is { } growth)
+        {
+            NativeMethods.wasmtime_config_memory_reservation_for_growth_set(c, growth);
+        }
+        if (options.SignalsBasedTraps is { } signals)
+        {
+            NativeMethods.wasmtime_config_signals_based_traps_set(c, signals);
+        }
+        if (options.MemoryInitCopyOnWrite is { } cow)
+        {
+            NativeMethods.wasmtime_config_memory_init_cow_set(c, cow);
+        }
         if (options.Pooling is { } pooling)
         {
             SetPooling(c, pooling);
@@ -100,9 +135,17 @@ public sealed class NativeEngine : IDisposable
             {
                 problems.Add($"Pooling: {nameof(NativePoolingOptions.MaxMemorySize)} ({size}) must be a multiple of the 64 KiB wasm page.");
             }
+            var reservation = options.MemoryReservation ?? DefaultMemoryReservation;
+            if (pooling.MaxMemorySize is { } max && max > reservation)
+            {
+                problems.Add($"Pooling: {nameof(NativePoolingOptions.MaxMemorySize)} ({max}) must not exceed {nameof(NativeEngineOptions.MemoryReservation)} ({reservation}).");
+            }
         }
         return problems;
     }
+
+    /// <summary>Wasmtime's default memory reservation on 64-bit hosts (4 GiB).</summary>
+    public const ulong DefaultMemoryReservation = 4UL * 1024 * 1024 * 1024;
 
     /// <summary>Wasmtime's default async stack (async.h: 2 MiB).</summary>
     public const nuint DefaultAsyncStackSize = 2 * 1024 * 1024;

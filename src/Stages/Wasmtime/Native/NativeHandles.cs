@@ -79,13 +79,18 @@ internal sealed class ModuleHandle : NativeHandle
 
 internal sealed class StoreHandle : NativeHandle
 {
+    private readonly GuestMailbox? _mailbox;
+
     public StoreHandle() : base(IntPtr.Zero) { }
 
-    public StoreHandle(nint pointer) : base(pointer) { }
+    /// <param name="pointer">The store.</param>
+    /// <param name="mailbox">The store's data, freed right after the store (nothing of the store can reach it then).</param>
+    public StoreHandle(nint pointer, GuestMailbox? mailbox = null) : base(pointer) => _mailbox = mailbox;
 
     protected override bool ReleaseHandle()
     {
         NativeMethods.wasmtime_store_delete(handle);
+        _mailbox?.Dispose();
         return true;
     }
 }

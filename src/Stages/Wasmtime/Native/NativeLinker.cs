@@ -64,6 +64,47 @@ public sealed class NativeLinker : IDisposable
         }
     }
 
+    /// <summary>
+    /// Defines WASI preview 1 with <c>poll_oneoff</c> and <c>sched_yield</c> replaced by the executor
+    /// shim's async versions: a guest that sleeps on a clock or yields parks (its poll returns false and
+    /// its <see cref="NativeStore.Mailbox"/> says why) instead of blocking the polling thread. No .NET code
+    /// runs on the guest's stack.
+    /// </summary>
+    public void DefineParkingWasi()
+    {
+        var shim = NativeShim.Functions;
+        DefineWasi();
+        AllowShadowing(true);
+        WasmValueKind[] i32 = [WasmValueKind.I32];
+        foreach (var module in (string[])["wasi_snapshot_preview1", "wasi_unstable"])
+        {
+            DefineNative(module, "poll_oneoff", [WasmValueKind.I32, WasmValueKind.I32, WasmValueKind.I32, WasmValueKind.I32], i32, shim.PollOneoff, shim.NoopFinalizer);
+            DefineNative(module, "sched_yield", [], i32, shim.SchedYield, shim.NoopFinalizer);
+        }
+        AllowShadowing(false);
+    }
+
+    private unsafe void DefineNative(string module, string name, IReadOnlyList<WasmValueKind> parameters,
+        IReadOnlyList<WasmValueKind> results, nint callback, nint finalizer)
+    {
+        var functype = NewFunctype(parameters, results);
+        try
+        {
+            var moduleUtf8 = System.Text.Encoding.UTF8.GetBytes(module);
+            var nameUtf8 = System.Text.Encoding.UTF8.GetBytes(name);
+            fixed (byte* m = moduleUtf8)
+            fixed (byte* n = nameUtf8)
+            {
+                WasmtimeNativeException.ThrowIfError(NativeMethods.wasmtime_linker_define_async_func(
+                    Handle, m, (nuint)moduleUtf8.Length, n, (nuint)nameUtf8.Length, functype, callback, IntPtr.Zero, finalizer));
+            }
+        }
+        finally
+        {
+            NativeMethods.wasm_functype_delete(functype);
+        }
+    }
+
     /// <summary>Resolves <paramref name="module"/>'s imports once (wasmtime_linker_instantiate_pre).</summary>
     public unsafe NativeInstancePre Prepare(NativeModule module)
     {

@@ -95,6 +95,11 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] public static partial void wasmtime_config_consume_fuel_set(nint config, [MarshalAs(UnmanagedType.U1)] bool enable);
     [LibraryImport(Library)] public static partial void wasmtime_config_max_wasm_stack_set(nint config, nuint size);
     [LibraryImport(Library)] public static partial void wasmtime_config_async_stack_size_set(nint config, nuint size);
+    [LibraryImport(Library)] public static partial void wasmtime_config_memory_reservation_set(nint config, ulong size);
+    [LibraryImport(Library)] public static partial void wasmtime_config_memory_guard_size_set(nint config, ulong size);
+    [LibraryImport(Library)] public static partial void wasmtime_config_memory_reservation_for_growth_set(nint config, ulong size);
+    [LibraryImport(Library)] public static partial void wasmtime_config_signals_based_traps_set(nint config, [MarshalAs(UnmanagedType.U1)] bool enable);
+    [LibraryImport(Library)] public static partial void wasmtime_config_memory_init_cow_set(nint config, [MarshalAs(UnmanagedType.U1)] bool enable);
     /// <summary>Takes ownership of <paramref name="config"/> (also when it returns null).</summary>
     [LibraryImport(Library)] public static partial nint wasm_engine_new_with_config(nint config);
     [LibraryImport(Library)] public static partial void wasm_engine_delete(nint engine);
@@ -111,6 +116,8 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] public static partial void wasmtime_pooling_allocation_config_table_elements_set(nint pooling, nuint value);
     [LibraryImport(Library)] public static partial void wasmtime_pooling_allocation_config_max_core_instance_size_set(nint pooling, nuint value);
     [LibraryImport(Library)] public static partial void wasmtime_pooling_allocation_config_max_unused_warm_slots_set(nint pooling, uint value);
+    [LibraryImport(Library)] public static partial void wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(nint pooling, nuint value);
+    [LibraryImport(Library)] public static partial void wasmtime_pooling_allocation_config_async_stack_keep_resident_set(nint pooling, nuint value);
     /// <summary>Copies the pooling configuration: the caller still owns and deletes it.</summary>
     [LibraryImport(Library)] public static partial void wasmtime_pooling_allocation_strategy_set(nint config, nint pooling);
 
@@ -147,6 +154,10 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] [return: MarshalAs(UnmanagedType.U1)] public static partial bool wasi_config_set_stderr_file(nint config, byte* path);
     [LibraryImport(Library)] [return: MarshalAs(UnmanagedType.U1)] public static partial bool wasi_config_preopen_dir(nint config, byte* hostPath, byte* guestPath, [MarshalAs(UnmanagedType.U1)] bool mutable);
 
+    /// <summary>The guest's stdout goes to <paramref name="callback"/>(data, bytes, length), which must accept it all.</summary>
+    [LibraryImport(Library)] public static partial void wasi_config_set_stdout_custom(nint config, nint callback, nint data, nint finalizer);
+    [LibraryImport(Library)] public static partial void wasi_config_set_stderr_custom(nint config, nint callback, nint data, nint finalizer);
+
     // ---- function types (wasm.h) ----
     [LibraryImport(Library)] public static partial nint wasm_valtype_new(byte kind);
     /// <summary>Takes ownership of the valtypes in <paramref name="data"/> (the array itself is copied).</summary>
@@ -172,6 +183,11 @@ internal static unsafe partial class NativeMethods
         LinkerHandle linker, byte* module, nuint moduleLength, byte* name, nuint nameLength, nint functype,
         delegate* unmanaged[Cdecl]<nint, nint, WasmtimeVal*, nuint, WasmtimeVal*, nuint, nint*, WasmtimeAsyncContinuation*, void> callback,
         nint data, delegate* unmanaged[Cdecl]<nint, void> finalizer);
+    /// <summary>The same definition with a native callback and finalizer (the executor shim's).</summary>
+    [LibraryImport(Library)]
+    public static partial nint wasmtime_linker_define_async_func(
+        LinkerHandle linker, byte* module, nuint moduleLength, byte* name, nuint nameLength, nint functype,
+        nint callback, nint data, nint finalizer);
     [LibraryImport(Library)] public static partial nint wasmtime_linker_instantiate_pre(LinkerHandle linker, ModuleHandle module, nint* instancePre);
 
     // ---- instances (instance.h, async.h) ----

@@ -29,6 +29,12 @@ public sealed record NativeWasiOptions
     public string? StderrPath { get; init; }
 
     public IReadOnlyList<NativePreopen> Preopens { get; init; } = [];
+
+    /// <summary>
+    /// Buffer stdout and stderr in the store's <see cref="NativeStore.Mailbox"/> (drain it between polls)
+    /// instead of files; the paths above then take precedence only if set.
+    /// </summary>
+    public bool CaptureOutput { get; init; }
 }
 
 public sealed record NativePreopen(string HostPath, string GuestPath, bool Mutable);
@@ -49,12 +55,18 @@ public sealed class NativeStore : IDisposable
     public NativeStore(NativeEngine engine)
     {
         ArgumentNullException.ThrowIfNull(engine);
-        // The store's data is a weak handle back to this object, so an async host function (which only
-        // sees the native context) can tell the store which host call its guest is parked on.
+        // The store's data is the guest's mailbox, which the executor shim's host functions write; it
+        // holds a weak handle back to this object, so a .NET async host function (which only sees the
+        // native context) can tell the store which host call its guest is parked on.
         _self = GCHandle.Alloc(this, GCHandleType.Weak);
-        Handle = new StoreHandle(NativeMethods.wasmtime_store_new(engine.Handle, GCHandle.ToIntPtr(_self), IntPtr.Zero));
+        Mailbox = new GuestMailbox(GCHandle.ToIntPtr(_self));
+        var store = NativeMethods.wasmtime_store_new(engine.Handle, Mailbox.Pointer, IntPtr.Zero);
+        Handle = new StoreHandle(store, Mailbox);
         _context = NativeMethods.wasmtime_store_context(Handle);
     }
+
+    /// <summary>The guest's mailbox: whether it parked in the shim's host functions, and its buffered output.</summary>
+    public GuestMailbox Mailbox { get; }
 
     /// <summary>Sets the store's resource limits; they apply to later growth and instantiation only.</summary>
     public void SetLimits(NativeStoreLimits limits)
@@ -118,6 +130,13 @@ public sealed class NativeStore : IDisposable
         {
             Check(NativeMethods.wasi_config_set_env(w, (nuint)options.Environment.Count, names.Pointers, values.Pointers), "wasi_config_set_env");
         }
+        if (options.CaptureOutput)
+        {
+            // Into the mailbox's buffers, by the shim (it runs on the guest's stack); drained between polls.
+            var shim = NativeShim.Functions;
+            NativeMethods.wasi_config_set_stdout_custom(w, shim.WriteStdout, Mailbox.Pointer, shim.NoopFinalizer);
+            NativeMethods.wasi_config_set_stderr_custom(w, shim.WriteStderr, Mailbox.Pointer, shim.NoopFinalizer);
+        }
         if (options.StdoutPath is { } stdout)
         {
             using var path = new Utf8Array([stdout]);
@@ -134,6 +153,7 @@ public sealed class NativeStore : IDisposable
             Check(NativeMethods.wasi_config_preopen_dir(w, paths.Pointers[0], paths.Pointers[1], preopen.Mutable), $"wasi_config_preopen_dir({preopen.HostPath} as {preopen.GuestPath})");
         }
         using var alive = KeepAlive();
+        Mailbox.ClockStarted();
         // The context takes the WASI config even when it returns an error.
         WasmtimeNativeException.ThrowIfError(NativeMethods.wasmtime_context_set_wasi(_context, wasi.Surrender()));
 
@@ -202,10 +222,11 @@ public sealed class NativeStore : IDisposable
     internal HostCall? ParkedOn { get; set; }
 
     /// <summary>The store whose context this is (from the store's data), or null once it is gone.</summary>
-    internal static NativeStore? FromContext(nint context)
+    internal static unsafe NativeStore? FromContext(nint context)
     {
         var data = NativeMethods.wasmtime_context_get_data(context);
-        return data == IntPtr.Zero ? null : GCHandle.FromIntPtr(data).Target as NativeStore;
+        var user = data == IntPtr.Zero ? IntPtr.Zero : ((GuestMailbox.Layout*)data)->User;
+        return user == IntPtr.Zero ? null : GCHandle.FromIntPtr(user).Target as NativeStore;
     }
 
     /// <summary>NUL-terminated UTF-8 copies of strings in native memory, freed together.</summary>

@@ -1,0 +1,204 @@
+using Krustlet.Stages.Compile;
+using Krustlet.Stages.Wasmtime.Native;
+
+namespace Krustlet.Stages.Run.Executor;
+
+/// <summary>
+/// One run of a core-module container as a guest of the <see cref="GuestScheduler"/>: a fresh pooled
+/// store with the container's limits and WASI, instantiated from the artifact's InstancePre, then
+/// <c>_start</c>, both as futures. Each poll runs it until it finishes, its time slice ends (an epoch
+/// yield), or it parks in the shim's <c>poll_oneoff</c> (a sleep: a timer from the injected clock wakes
+/// it) or <c>sched_yield</c>. Output is drained into the CRI log after every poll. A kill or a deadline
+/// wakes a parked guest at once, and the next poll ends it by deleting its future.
+/// </summary>
+internal sealed class ModuleGuest : IGuest
+{
+    private readonly WasmEngineHost _host;
+    private readonly ContainerLaunch _launch;
+    private readonly ContainerControl _control;
+    private readonly TimeProvider _time;
+    private readonly CriLogWriter _log;
+    private readonly DateTimeOffset _startedAt;
+    private readonly TaskCompletionSource<ContainerExit> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _gate = new();
+    private readonly NativeStore _store;
+    private GuestFuture? _future;
+    private bool _calling;
+    private bool _finished;
+    private GuestHandle? _handle;
+    private ITimer? _sleep;
+    private ITimer? _deadline;
+
+    public ModuleGuest(WasmEngineHost host, ContainerLaunch launch, ContainerControl control, TimeProvider time, CriLogWriter log)
+    {
+        _host = host;
+        _launch = launch;
+        _control = control;
+        _time = time;
+        _log = log;
+        _startedAt = time.GetUtcNow();
+        _store = new NativeStore(host.Native.Engine);
+        try
+        {
+            var limit = WasmContainerRunner.MemoryLimit(launch.MemoryLimitBytes, host.Options.MaxContainerMemory);
+            _store.SetLimits(new NativeStoreLimits
+            {
+                MemorySize = limit,
+                TableElements = WasmContainerRunner.TableElementsWithin(limit),
+                Instances = WasmContainerRunner.MaxInstances,
+                Tables = WasmContainerRunner.MaxTables,
+                Memories = WasmContainerRunner.MaxMemories,
+            });
+            if (host.Options.FuelEnabled)
+            {
+                _store.SetFuel(host.Options.FuelPerContainer);
+            }
+
+            _store.SetWasi(new NativeWasiOptions
+            {
+                Args = launch.Argv,
+                Environment = launch.Env,
+                Preopens = [.. launch.Mounts.Select(m => new NativePreopen(m.HostPath, m.GuestPath, !m.ReadOnly))],
+                CaptureOutput = true,
+            });
+            // Every epoch tick ends the guest's slice: it yields, and the scheduler polls the next guest.
+            _store.YieldAtEpochDeadline(1);
+            _future = launch.Artifact.InstancePre!.InstantiateAsync(_store);
+        }
+        catch
+        {
+            _future?.Dispose();
+            _store.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>How the run ended; completes when the guest is done.</summary>
+    public Task<ContainerExit> Exit => _exit.Task;
+
+    public GuestPoll Poll(GuestHandle handle)
+    {
+        if (_handle is null)
+        {
+            _handle = handle;
+            _control.OnStop(WakeForStop);
+            if (_control.Deadline is { } deadline)
+            {
+                var due = deadline - _time.GetUtcNow();
+                _deadline = _time.CreateTimer(_ => WakeForStop(), null, due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        while (true)
+        {
+            if (_control.ShouldStop(out var cause))
+            {
+                return Finish(new ContainerExit(ExitKind.Killed, ContainerExit.KilledExitCode, KubeletReasons.Error, $"killed: {cause.Message}", _startedAt, _time.GetUtcNow()));
+            }
+
+            bool done;
+            try
+            {
+                done = _future!.Poll();
+            }
+            catch (WasmtimeNativeException ex)
+            {
+                DrainOutput();
+                return Finish(WasmContainerRunner.Outcome(ex, _launch, _host, _startedAt, _time));
+            }
+
+            DrainOutput();
+            if (!done)
+            {
+                switch (_store.Mailbox.Parking)
+                {
+                    case GuestParking.Sleeping:
+                        ArmSleep(_store.Mailbox.SleepDuration);
+                        return GuestPoll.Parked;
+                    case GuestParking.Yielding:
+                        _store.Mailbox.Wake(); // continues when the scheduler comes back to it
+                        return GuestPoll.Yielded;
+                    default:
+                        return GuestPoll.Yielded; // its slice ended
+                }
+            }
+
+            if (_calling)
+            {
+                return Finish(new ContainerExit(ExitKind.Exited, 0, KubeletReasons.Completed, null, _startedAt, _time.GetUtcNow()));
+            }
+
+            var instance = _future.Instance;
+            _future.Dispose();
+            _future = null;
+            var start = instance.GetFunction("_start");
+            if (start is null)
+            {
+                return Finish(new ContainerExit(ExitKind.FailedToStart, 128, KubeletReasons.StartError, "the module exports no _start function: it is not a WASI command", _startedAt, _time.GetUtcNow()));
+            }
+
+            _future = _store.CallAsync(start, [], 0);
+            _calling = true;
+        }
+    }
+
+    private void ArmSleep(TimeSpan duration)
+    {
+        lock (_gate)
+        {
+            _sleep?.Dispose();
+            _sleep = _time.CreateTimer(static state => ((ModuleGuest)state!).WakeFromSleep(), this, duration, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void WakeFromSleep()
+    {
+        lock (_gate)
+        {
+            if (_finished)
+            {
+                return; // the mailbox may be gone with the store
+            }
+
+            _store.Mailbox.Wake();
+        }
+
+        _handle!.Wake();
+    }
+
+    private void WakeForStop() => _handle?.Wake();
+
+    private void DrainOutput()
+    {
+        _store.Mailbox.Drain(false, static (bytes, log) => ((CriLogWriter)log!).Write(LogStream.Stdout, bytes), _log);
+        _store.Mailbox.Drain(true, static (bytes, log) => ((CriLogWriter)log!).Write(LogStream.Stderr, bytes), _log);
+    }
+
+    private GuestPoll Finish(ContainerExit exit)
+    {
+        _exit.TrySetResult(exit);
+        return GuestPoll.Done;
+    }
+
+    /// <summary>Deletes the future (ending a guest that has not finished) and the store; the scheduler calls it once.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _finished = true;
+            _sleep?.Dispose();
+        }
+
+        _deadline?.Dispose();
+        _control.OnStop(null);
+        _future?.Dispose();
+        _future = null;
+        if (_store.Mailbox.DroppedBytes > 0)
+        {
+            _log.Write(LogStream.Stderr, System.Text.Encoding.UTF8.GetBytes($"\n[krustlet: {_store.Mailbox.DroppedBytes} bytes of output were dropped: the guest wrote more than 16 MiB within one time slice]\n"));
+        }
+
+        _store.Dispose();
+        _exit.TrySetCanceled();
+    }
+}
