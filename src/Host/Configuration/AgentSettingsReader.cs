@@ -76,13 +76,15 @@ public static partial class AgentSettingsReader
             problems.Add($"{SettingsCatalog.TlsCertFile.Key} and {SettingsCatalog.TlsPrivateKeyFile.Key} must be given together.");
         }
 
+        var maxPods = values.Integer(SettingsCatalog.MaxPods);
+        var poolSlots = values.Integer(SettingsCatalog.PoolSlots);
         var settings = new AgentSettings
         {
             DataDir = values.Path(SettingsCatalog.DataDir) ?? DefaultDataDirectory,
             Kubeconfig = values.File(SettingsCatalog.Kubeconfig),
             NodeName = NodeName(values),
             NodeIp = values.Ip(SettingsCatalog.NodeIp)?.ToString() ?? DefaultNodeIp(),
-            MaxPods = values.Integer(SettingsCatalog.MaxPods),
+            MaxPods = maxPods,
             MaxContainersPerPod = values.Integer(SettingsCatalog.MaxContainersPerPod),
             NodeLabels = Labels(values),
             NodeTaints = Taints(values),
@@ -110,38 +112,23 @@ public static partial class AgentSettingsReader
                 EpochTick = values.Duration(SettingsCatalog.EpochTick),
                 CompactMemories = values.Boolean(SettingsCatalog.CompactMemories),
                 MaxContainerMemory = values.Size(SettingsCatalog.MaxContainerMemory),
+                ExecutorThreads = values.Integer(SettingsCatalog.ExecutorThreads),
+                PoolSlots = poolSlots > 0 ? poolSlots : maxPods,
             },
             FileCheckFrequency = values.Duration(SettingsCatalog.FileCheckFrequency),
         };
 
-        CheckMemoryMappings(settings, input.MemoryMappingLimit ?? ReadMemoryMappingLimit(), values);
+        CheckExecutorPool(settings, input.MemoryMappingLimit ?? ReadMemoryMappingLimit(), problems);
         return problems.Count == 0 ? settings : throw new InvalidSettingsException(problems);
     }
 
-    /// <summary>Memory mappings a running container costs, as measured (docs/benchmarks.md): its thread's stacks and its linear memory.</summary>
-    public static double MappingsPerPod(bool compactMemories) => compactMemories ? 6.2 : 9.8;
-
-    /// <summary>Mappings the agent itself uses before any pod runs (runtime, libraries, Kestrel), with room to spare.</summary>
-    public const int AgentMappings = 1000;
-
     /// <summary>
-    /// A node that runs out of memory mappings dies (Wasmtime and the .NET runtime abort), so a
-    /// <c>Node:MaxPods</c> the kernel's <c>vm.max_map_count</c> cannot hold is refused at start.
+    /// A node that runs out of memory mappings or address space dies (Wasmtime and the .NET runtime
+    /// abort), so an executor pool (<c>Wasm:PoolSlots</c>, by default <c>Node:MaxPods</c>) the kernel's
+    /// <c>vm.max_map_count</c> or the address space cannot hold is refused at start, with the rest.
     /// </summary>
-    private static void CheckMemoryMappings(AgentSettings settings, long? limit, Values values)
-    {
-        if (limit is not { } max)
-        {
-            return;
-        }
-
-        var needed = AgentMappings + (long)Math.Ceiling(settings.MaxPods * MappingsPerPod(settings.Wasm.CompactMemories));
-        if (needed > max)
-        {
-            var fits = (long)((max - AgentMappings) / MappingsPerPod(settings.Wasm.CompactMemories));
-            values.Problem(SettingsCatalog.MaxPods, string.Create(CultureInfo.InvariantCulture, $"({settings.MaxPods}) needs about {needed} memory mappings but the kernel allows {max} (vm.max_map_count): at most {fits} pods fit{(settings.Wasm.CompactMemories ? string.Empty : "; Wasm:CompactMemories=true fits more")}, or raise vm.max_map_count"));
-        }
-    }
+    private static void CheckExecutorPool(AgentSettings settings, long? limit, List<string> problems) =>
+        problems.AddRange(Krustlet.Stages.Run.Executor.ExecutorEngine.ExecutorLayout.For(settings.Wasm, limit).Problems);
 
     private static long? ReadMemoryMappingLimit()
     {

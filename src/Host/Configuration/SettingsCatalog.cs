@@ -53,8 +53,10 @@ public static class SettingsCatalog
     public static readonly Setting<TimeSpan> CancellationGrace = new("Pipeline:CancellationGrace", SettingKind.Duration, PipelineOptions.DefaultCancellationGrace, "After the shutdown deadline: how long cancelled work may take to unwind.");
     public static readonly Setting<bool> FuelEnabled = new("Wasm:FuelEnabled", SettingKind.Boolean, WasmDefaults.FuelEnabled, "Meter guest instructions with Wasmtime fuel.");
     public static readonly Setting<long> FuelPerContainer = new("Wasm:FuelPerContainer", SettingKind.WholeNumber, checked((long)WasmDefaults.FuelPerContainer), "Fuel each container run gets when fuel is on.") { Maximum = long.MaxValue };
-    public static readonly Setting<TimeSpan> EpochTick = new("Wasm:EpochTick", SettingKind.Duration, WasmDefaults.EpochTick, "How often running guests are interrupted to check kills and deadlines.");
-    public static readonly Setting<bool> CompactMemories = new("Wasm:CompactMemories", SettingKind.Boolean, WasmDefaults.CompactMemories, "Linear memories as plain allocations (no address-space reservation or guard pages): about 6 memory mappings per running container instead of 10, for nodes of thousands of pods; memory accesses are bounds-checked in code.");
+    public static readonly Setting<TimeSpan> EpochTick = new("Wasm:EpochTick", SettingKind.Duration, WasmDefaults.EpochTick, "The executor's time slice: a running guest yields its thread to the next one this often (and sees a kill or deadline).");
+    public static readonly Setting<bool> CompactMemories = new("Wasm:CompactMemories", SettingKind.Boolean, WasmDefaults.CompactMemories, "Pool slots sized to `Wasm:MaxContainerMemory` with no guard region (memory accesses bounds-checked in code) instead of 4 GiB each: 4 memory mappings per slot instead of 6 and far less address space, for nodes of tens of thousands of pods; a module that declares more memory than the cap is then refused when compiled.");
+    public static readonly Setting<int> ExecutorThreads = new("Wasm:ExecutorThreads", SettingKind.WholeNumber, WasmDefaults.ExecutorThreads, "Threads that run every core-module guest (M:N); 0 is one per core. A sleeping guest holds none.") { Maximum = 256 };
+    public static readonly Setting<int> PoolSlots = new("Wasm:PoolSlots", SettingKind.WholeNumber, WasmDefaults.PoolSlots, "Instance slots (memory, table, fiber stack each) of Wasmtime's pool, reserved at start; 0 takes `Node:MaxPods`. A container that finds the pool full fails to start (StartError) and is retried with backoff.") { Maximum = 1_000_000 };
     public static readonly Setting<long> MaxContainerMemory = new("Wasm:MaxContainerMemory", SettingKind.Size, WasmDefaults.MaxContainerMemory, "The most each linear memory and each table of one container may hold when its pod sets no `limits.memory`, and the ceiling of one that sets more (guests run inside the agent); a module that declares more is OOMKilled.");
     public static readonly Setting<TimeSpan> FileCheckFrequency = new("Standalone:FileCheckFrequency", SettingKind.Duration, StaticPodSource.DefaultRescanInterval, "Standalone: how often the manifest directory is rescanned (file changes are also watched).");
 
@@ -73,7 +75,7 @@ public static class SettingsCatalog
         ServerAddress, ServerPort, TlsCertFile, TlsPrivateKeyFile, ClientCaFile, TokenFile,
         InsecureRegistries, RegistryMirrors, RegistryConnectTimeout, RegistryResponseTimeout, RegistryIdleTimeout, AllowedHostPaths, LogMaxSize, LogMaxFiles,
         BackoffInitial, BackoffMax, BackoffResetAfter, ApiQps, ApiBurst, ShutdownTimeout, CancellationGrace,
-        FuelEnabled, FuelPerContainer, EpochTick, CompactMemories, MaxContainerMemory, FileCheckFrequency,
+        FuelEnabled, FuelPerContainer, EpochTick, CompactMemories, MaxContainerMemory, ExecutorThreads, PoolSlots, FileCheckFrequency,
         .. StageSettings.Values,
     ];
 

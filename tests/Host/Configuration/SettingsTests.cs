@@ -166,12 +166,13 @@ public sealed class SettingsTests
     {
         AgentSettings ReadWithLimit(long limit, params RawSetting[] given) =>
             AgentSettingsReader.Read(new SettingsInput(null, NoEnvironment, given, MemoryMappingLimit: limit));
-        var pods = SettingsSources.FromText(SettingsCatalog.MaxPods, "--max-pods", "7000", []);
+        var pods = SettingsSources.FromText(SettingsCatalog.MaxPods, "--max-pods", "12000", []);
         var compact = SettingsSources.FromText(SettingsCatalog.CompactMemories, "--set Wasm:CompactMemories", "true", []);
 
         var ex = Assert.ThrowsExactly<InvalidSettingsException>(() => ReadWithLimit(65530, pods));
-        StringAssert.Contains(ex.Message, "Node:MaxPods (from --max-pods) (7000) needs about 69600 memory mappings but the kernel allows 65530 (vm.max_map_count): at most 6584 pods fit; Wasm:CompactMemories=true fits more");
-        Assert.AreEqual(7000, ReadWithLimit(65530, pods, compact).MaxPods, "compact memories need fewer mappings per pod");
+        StringAssert.Contains(ex.Message, "The executor pool needs up to 72000 memory mappings for 12000 slots (Wasm:PoolSlots, by default Node:MaxPods), over the kernel's vm.max_map_count (65530) less 4096 for the rest of the agent: at most 10239 fit; Wasm:CompactMemories=true fits more, or raise vm.max_map_count (sysctl).");
+        Assert.AreEqual(12000, ReadWithLimit(65530, pods, compact).MaxPods, "compact memories need fewer mappings per slot");
+        Assert.AreEqual(12000, ReadWithLimit(65530, pods, compact).Wasm.PoolSlots, "the pool is sized from Node:MaxPods");
         Assert.IsTrue(ReadWithLimit(65530, compact).Wasm.CompactMemories);
         Assert.AreEqual(110, ReadWithLimit(65530).MaxPods, "the default fits any kernel");
     }

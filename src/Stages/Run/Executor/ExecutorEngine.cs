@@ -74,7 +74,9 @@ public sealed class ExecutorEngine : IDisposable
     /// <summary>The pool layout a configuration asks for (<see cref="For"/>), and what is wrong with it.</summary>
     public sealed record ExecutorLayout(NativeEngineOptions EngineOptions, int Slots, ulong AddressSpace, long MemoryMappings, IReadOnlyList<string> Problems)
     {
-        public static ExecutorLayout For(WasmEngineOptions options)
+        /// <param name="options">The engine settings.</param>
+        /// <param name="maxMapCount">The kernel's vm.max_map_count; null reads /proc/sys/vm/max_map_count.</param>
+        public static ExecutorLayout For(WasmEngineOptions options, long? maxMapCount = null)
         {
             ArgumentNullException.ThrowIfNull(options);
             var problems = new List<string>();
@@ -110,10 +112,10 @@ public sealed class ExecutorEngine : IDisposable
             // in use splits its slot into an accessible part and the rest (two), plus its copy-on-write
             // image (two) unless memories are compact.
             var mappings = (long)slots * (2 + (options.CompactMemories ? 2 : 4));
-            if (MaxMapCount() is { } limit && mappings + ReservedMappings > limit)
+            if ((maxMapCount ?? MaxMapCount()) is { } limit && mappings + ReservedMappings > limit)
             {
                 problems.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"The executor pool needs up to {mappings} memory mappings for {slots} slots, over the kernel's vm.max_map_count ({limit}) less {ReservedMappings} for the rest of the agent: raise vm.max_map_count (sysctl), lower Wasm:PoolSlots or Node:MaxPods, or set Wasm:CompactMemories=true."));
+                    $"The executor pool needs up to {mappings} memory mappings for {slots} slots (Wasm:PoolSlots, by default Node:MaxPods), over the kernel's vm.max_map_count ({limit}) less {ReservedMappings} for the rest of the agent: at most {Math.Max(0, (limit - ReservedMappings) / (mappings / slots))} fit{(options.CompactMemories ? string.Empty : "; Wasm:CompactMemories=true fits more")}, or raise vm.max_map_count (sysctl)."));
             }
 
             if (options.ExecutorThreads < 0)
