@@ -46,7 +46,9 @@ internal sealed class Agent : IAsyncDisposable
         Settings = settings;
         Writer = writer;
         Directory.CreateDirectory(settings.DataDirectory);
-        Engine = new WasmEngineHost(settings.Wasm ?? new WasmEngineOptions());
+        // The executor's pool is sized from Node:MaxPods, as the agent's settings reader does.
+        var wasm = settings.Wasm ?? new WasmEngineOptions();
+        Engine = new WasmEngineHost(wasm.PoolSlots > 0 ? wasm : wasm with { PoolSlots = settings.MaxPods });
         var registryOptions = new RegistryOptions { InsecureRegistries = new HashSet<string>([registryHost], StringComparer.OrdinalIgnoreCase) };
         Requests = new CountingHandler();
         _registry = new OciRegistryClient(registryOptions, Requests);

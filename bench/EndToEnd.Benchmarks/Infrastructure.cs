@@ -275,6 +275,14 @@ internal static class Pods
     public const string NodeName = "bench-node";
     public const string Namespace = "bench";
 
+    /// <summary>A sleeper that prints one line at every wake-up (forever).</summary>
+    public static V1Pod Ticker(string name, string image, int periodMilliseconds)
+    {
+        var pod = Sleeper(name, image, periodMilliseconds);
+        pod.Spec.Containers[0].Args = [periodMilliseconds.ToString(CultureInfo.InvariantCulture), "-1", "print"];
+        return pod;
+    }
+
     public static V1Pod Sleeper(string name, string image, int periodMilliseconds, string resourceVersion = "1") => new()
     {
         ApiVersion = "v1",

@@ -7,7 +7,7 @@ namespace Krustlet.EndToEnd.Benchmarks;
 
 /// <summary>
 /// End-to-end benchmarks of the agent (issue #8). Usage:
-/// <c>dotnet run -c Release --project bench/EndToEnd.Benchmarks -- [all|latency|cold|caches|throughput|density|density-child] [--out DIR] [--quick] [--density-max N]</c>.
+/// <c>dotnet run -c Release --project bench/EndToEnd.Benchmarks -- [all|latency|cold|caches|throughput|density|density-child|executor|executor-child] [--out DIR] [--quick] [--density-max N]</c>.
 /// Writes DIR/e2e.json, DIR/e2e.md and DIR/start-latency-cdf.svg (DIR defaults to docs/benchmarks).
 /// </summary>
 public static class Program
@@ -22,6 +22,12 @@ public static class Program
             ["command"] = "dotnet run -c Release --project bench/EndToEnd.Benchmarks -- " + string.Join(' ', args),
             ["started"] = DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture),
         };
+
+        if (options.Scenario == "executor-child")
+        {
+            await ExecutorScenario.ChildAsync(args);
+            return 0;
+        }
 
         if (options.Scenario == "density-child")
         {
@@ -82,6 +88,11 @@ public static class Program
         if (all || options.Scenario == "density")
         {
             results["density"] = await Density.RunAsync(options, registry.Host);
+        }
+
+        if (options.Scenario == "executor")
+        {
+            results["executor"] = await ExecutorScenario.RunAsync(options, registry.Host);
         }
 
         results["finished"] = DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture);

@@ -89,16 +89,19 @@ public sealed class ExecutorEngine : IDisposable
                 maxMemory = Page;
             }
 
-            // Default: each slot reserves 4 GiB + a guard, so 32-bit accesses need no bounds checks, and
-            // its table the elements of 4 GiB; the store's limits (the container's limits.memory and the
-            // cap) then decide what a guest may reach, at run time, as without a pool. Compact: a slot
+            // Default: each memory slot reserves 4 GiB + a guard, so 32-bit accesses need no bounds
+            // checks; the store's limits (the container's limits.memory and the cap) then decide what a
+            // guest may reach, at run time, as without a pool. Compact: a slot
             // reserves only what the cap allows, no guard (bounds checks in code), so many more fit in
             // the address space; a module that declares more than the cap is then refused when compiled
             // ("does not fit in pooling allocator requirements") instead of OOMKilled when started.
             var reservation = options.CompactMemories ? maxMemory : FourGiB;
             var guard = options.CompactMemories ? 0UL : 32UL * 1024 * 1024;
             var slotMemory = options.CompactMemories ? maxMemory : FourGiB;
-            var tableElements = WasmContainerRunner.TableElementsWithin(options.CompactMemories ? (long)maxMemory : (long)FourGiB);
+            // A table slot holds what the cap allows (8 bytes an element): a module whose table is over
+            // the node's cap is refused when compiled; one over its pod's own, lower, limit still ends
+            // OOMKilled when it starts, as without a pool.
+            var tableElements = WasmContainerRunner.TableElementsWithin((long)maxMemory);
             var stack = NativeEngine.DefaultAsyncStackSize;
             var perSlot = reservation + guard + (ulong)tableElements * WasmContainerRunner.TableElementBytes + stack;
             var addressSpace = (ulong)slots * perSlot;

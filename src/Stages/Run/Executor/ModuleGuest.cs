@@ -28,6 +28,7 @@ internal sealed class ModuleGuest : IGuest
     private GuestHandle? _handle;
     private ITimer? _sleep;
     private ITimer? _deadline;
+    private long _sleeps;
 
     public ModuleGuest(WasmEngineHost host, ContainerLaunch launch, ContainerControl control, TimeProvider time, CriLogWriter log)
     {
@@ -144,20 +145,28 @@ internal sealed class ModuleGuest : IGuest
 
     private void ArmSleep(TimeSpan duration)
     {
+        var sleep = Interlocked.Increment(ref _sleeps);
+        if (_time == TimeProvider.System)
+        {
+            // On the real clock the executor's threads keep the timer: no timer thread, no pool hop.
+            _host.Native.Scheduler.WakeAfter(duration, () => WakeFromSleep(sleep));
+            return;
+        }
+
         lock (_gate)
         {
             _sleep?.Dispose();
-            _sleep = _time.CreateTimer(static state => ((ModuleGuest)state!).WakeFromSleep(), this, duration, Timeout.InfiniteTimeSpan);
+            _sleep = _time.CreateTimer(_ => WakeFromSleep(sleep), null, duration, Timeout.InfiniteTimeSpan);
         }
     }
 
-    private void WakeFromSleep()
+    private void WakeFromSleep(long sleep)
     {
         lock (_gate)
         {
-            if (_finished)
+            if (_finished || sleep != Volatile.Read(ref _sleeps))
             {
-                return; // the mailbox may be gone with the store
+                return; // the guest ended (its mailbox may be gone with the store) or this sleep is over
             }
 
             _store.Mailbox.Wake();

@@ -213,4 +213,23 @@ public sealed class GuestSchedulerTests
         handle.Wake(); // a timer that fires afterwards finds nothing to do
         Assert.ThrowsExactly<ObjectDisposedException>(() => scheduler.Start(new ScriptedGuest((GuestPoll.Done, null))));
     }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Real_clock_wakeups_fire_on_the_executor_threads_in_the_order_they_fall_due()
+    {
+        using var scheduler = new GuestScheduler(threads: 1, name: "wakeup-test");
+        var order = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var later = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sooner = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        string? thread = null;
+
+        scheduler.WakeAfter(TimeSpan.FromMilliseconds(30), () => { order.Enqueue("later"); later.TrySetResult(); });
+        scheduler.WakeAfter(TimeSpan.Zero, () => { thread = Thread.CurrentThread.Name; order.Enqueue("sooner"); sooner.TrySetResult(); });
+        await Task.WhenAll(sooner.Task, later.Task).WaitAsync(TestContext.CancellationToken);
+
+        CollectionAssert.AreEqual(new[] { "sooner", "later" }, order.ToArray());
+        Assert.AreEqual("wakeup-test-0", thread, "the executor's own thread fired it");
+        Assert.AreEqual(0, scheduler.PendingWakeups);
+    }
 }
