@@ -176,6 +176,7 @@ public sealed class GuestScheduler : IDisposable
     // hop): guarded by _gate; _nextDue is the earliest, as a Stopwatch timestamp.
     private readonly PriorityQueue<Action, long> _timers = new();
     private long _nextDue = long.MaxValue;
+    private bool _timekeeper;
     private readonly Thread[] _threads;
     private int _parked;
     private int _disposed;
@@ -260,7 +261,7 @@ public sealed class GuestScheduler : IDisposable
             if (due < _nextDue)
             {
                 Volatile.Write(ref _nextDue, due);
-                Monitor.Pulse(_gate); // an idle thread waits for the new earliest instead
+                Monitor.PulseAll(_gate); // the idle thread keeping the clock waits for the new earliest instead
             }
         }
     }
@@ -352,18 +353,34 @@ public sealed class GuestScheduler : IDisposable
                 {
                     while (_runQueue.IsEmpty && !_stopping)
                     {
+                        // One idle thread keeps the clock (a timed wait); the others wait for work.
                         var due = Volatile.Read(ref _nextDue);
-                        if (due == long.MaxValue)
+                        if (due == long.MaxValue || _timekeeper)
                         {
                             Monitor.Wait(_gate);
                             continue;
                         }
 
-                        // Monitor.Wait takes at most int.MaxValue ms; an hour is plenty (it waits again).
-                        var wait = TimeSpan.FromTicks(Math.Min(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due).Ticks, TimeSpan.TicksPerHour));
-                        if (wait <= TimeSpan.Zero || !Monitor.Wait(_gate, wait))
+                        // Whole milliseconds, rounded up (Monitor.Wait would truncate a shorter wait to
+                        // zero and spin), at most an hour (it waits again).
+                        var ticks = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due).Ticks;
+                        if (ticks <= 0)
                         {
                             break; // a wake-up fell due: fire it outside the lock
+                        }
+
+                        var milliseconds = (int)Math.Min((ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond, 3_600_000);
+                        _timekeeper = true;
+                        try
+                        {
+                            if (!Monitor.Wait(_gate, milliseconds))
+                            {
+                                break;
+                            }
+                        }
+                        finally
+                        {
+                            _timekeeper = false;
                         }
                     }
                 }
