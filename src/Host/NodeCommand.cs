@@ -2,6 +2,7 @@ using System.CommandLine;
 using k8s;
 using Krustlet.Host.Agent;
 using Krustlet.Host.Configuration;
+using Krustlet.Host.KubeletApi.Auth;
 using Krustlet.Stages.Admission;
 using Krustlet.Stages.Kubernetes;
 using Microsoft.Extensions.Logging;
@@ -45,7 +46,7 @@ internal static class NodeCommand
             events,
             NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods));
         await using var runtime = AgentRuntime.Start(settings, services, saveState: true, context.LoggerFactory, context.MeterFactory, context.Time);
-        await using var api = await runtime.StartKubeletApiAsync(context.LoggerFactory, context.Time, cancellationToken);
+        await using var api = await runtime.StartKubeletApiAsync(context.LoggerFactory, context.Time, cancellationToken, reviews: new KubernetesReviews(client));
         await output.WriteLineAsync($"kubelet API on https://{api.Endpoint}");
 
         var nodeOptions = new NodeOptions(settings.NodeName, settings.NodeIp, settings.MaxPods)

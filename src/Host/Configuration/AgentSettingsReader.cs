@@ -4,6 +4,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using k8s.Models;
+using Krustlet.Host.KubeletApi.Auth;
 using Krustlet.Pipeline.Configuration;
 using Krustlet.Stages;
 using Krustlet.Stages.Compile;
@@ -76,9 +77,10 @@ public static partial class AgentSettingsReader
             problems.Add($"{SettingsCatalog.TlsCertFile.Key} and {SettingsCatalog.TlsPrivateKeyFile.Key} must be given together.");
         }
 
+        var dataDir = values.Path(SettingsCatalog.DataDir) ?? DefaultDataDirectory;
         var settings = new AgentSettings
         {
-            DataDir = values.Path(SettingsCatalog.DataDir) ?? DefaultDataDirectory,
+            DataDir = dataDir,
             Kubeconfig = values.File(SettingsCatalog.Kubeconfig),
             NodeName = NodeName(values),
             NodeIp = values.Ip(SettingsCatalog.NodeIp)?.ToString() ?? DefaultNodeIp(),
@@ -92,6 +94,12 @@ public static partial class AgentSettingsReader
             TlsPrivateKeyFile = key,
             ClientCaFile = values.File(SettingsCatalog.ClientCaFile),
             TokenFile = values.File(SettingsCatalog.TokenFile),
+            AnonymousAuth = values.Boolean(SettingsCatalog.AnonymousAuth),
+            AuthenticationTokenWebhook = values.Boolean(SettingsCatalog.AuthenticationTokenWebhook),
+            AuthenticationTokenWebhookCacheTtl = values.Duration(SettingsCatalog.AuthenticationTokenWebhookCacheTtl),
+            AuthorizationMode = AuthorizationMode(values),
+            AuthorizationWebhookCacheAuthorizedTtl = values.Duration(SettingsCatalog.AuthorizationWebhookCacheAuthorizedTtl),
+            AuthorizationWebhookCacheUnauthorizedTtl = values.Duration(SettingsCatalog.AuthorizationWebhookCacheUnauthorizedTtl),
             Registries = Registries(values, problems),
             AllowedHostPathPrefixes = HostPaths(values),
             LogRotation = new LogRotationOptions(values.Size(SettingsCatalog.LogMaxSize), values.Integer(SettingsCatalog.LogMaxFiles)),
@@ -185,6 +193,22 @@ public static partial class AgentSettingsReader
         }
 
         return name;
+    }
+
+    private static KubeletAuthorizationMode? AuthorizationMode(Values values)
+    {
+        if (values.Text(SettingsCatalog.AuthorizationMode) is not { } text)
+        {
+            return null;
+        }
+
+        if (text is nameof(KubeletAuthorizationMode.Webhook) or nameof(KubeletAuthorizationMode.AlwaysAllow))
+        {
+            return Enum.Parse<KubeletAuthorizationMode>(text);
+        }
+
+        values.Problem(SettingsCatalog.AuthorizationMode, $"must be Webhook or AlwaysAllow (got '{text}')");
+        return null;
     }
 
     private static Dictionary<string, string> Labels(Values values)
@@ -453,7 +477,13 @@ public static partial class AgentSettingsReader
             return null;
         }
 
-        public string? Path(Setting<string?> setting)
+        /// <summary>A file's full path (<c>~/</c> expanded); the file need not exist, but the path must not name a directory.</summary>
+        public string? FilePath(Setting<string?> setting) => FullPath(setting, directory: false);
+
+        /// <summary>A directory's full path (<c>~/</c> expanded); it need not exist, but the path must not name a file.</summary>
+        public string? Path(Setting<string?> setting) => FullPath(setting, directory: true);
+
+        private string? FullPath(Setting<string?> setting, bool directory)
         {
             if (Text(setting) is not { } text)
             {
@@ -466,9 +496,9 @@ public static partial class AgentSettingsReader
             try
             {
                 var path = System.IO.Path.GetFullPath(expanded);
-                if (System.IO.File.Exists(path))
+                if (directory ? System.IO.File.Exists(path) : Directory.Exists(path))
                 {
-                    Problem(setting, $"must be a directory, but {path} is a file");
+                    Problem(setting, directory ? $"must be a directory, but {path} is a file" : $"must be a file, but {path} is a directory");
                     return null;
                 }
 
