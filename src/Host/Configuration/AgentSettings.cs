@@ -46,6 +46,9 @@ public sealed record AgentSettings
 
     public string? Kubeconfig { get; init; }
 
+    /// <summary><c>BootstrapKubeconfig</c>: the kubeconfig that gets the node its client certificate when <see cref="Kubeconfig"/> is missing (TLS bootstrap).</summary>
+    public string? BootstrapKubeconfig { get; init; }
+
     public required string NodeName { get; init; }
 
     public required string NodeIp { get; init; }

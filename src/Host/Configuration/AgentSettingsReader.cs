@@ -78,10 +78,12 @@ public static partial class AgentSettingsReader
         }
 
         var dataDir = values.Path(SettingsCatalog.DataDir) ?? DefaultDataDirectory;
+        var bootstrap = values.FilePath(SettingsCatalog.BootstrapKubeconfig);
         var settings = new AgentSettings
         {
             DataDir = dataDir,
-            Kubeconfig = values.File(SettingsCatalog.Kubeconfig),
+            Kubeconfig = bootstrap is null ? values.File(SettingsCatalog.Kubeconfig) : values.FilePath(SettingsCatalog.Kubeconfig) ?? Path.Combine(dataDir, "kubeconfig"),
+            BootstrapKubeconfig = bootstrap,
             NodeName = NodeName(values),
             NodeIp = values.Ip(SettingsCatalog.NodeIp)?.ToString() ?? DefaultNodeIp(),
             MaxPods = values.Integer(SettingsCatalog.MaxPods),

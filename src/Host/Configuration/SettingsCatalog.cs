@@ -23,7 +23,8 @@ public static class SettingsCatalog
     private static readonly RestartBackoffOptions BackoffDefaults = new();
 
     public static readonly Setting<string?> DataDir = new(nameof(DataDir), SettingKind.Path, null, "Images, compiled modules, pod directories, logs, pod state and the generated certificate.", "--data-dir") { Shown = "~/.local/share/krustlet" };
-    public static readonly Setting<string?> Kubeconfig = new(nameof(Kubeconfig), SettingKind.ExistingFile, null, "How `node` reaches the API server.", "--kubeconfig") { Shown = "$KUBECONFIG, else ~/.kube/config, else in-cluster" };
+    public static readonly Setting<string?> Kubeconfig = new(nameof(Kubeconfig), SettingKind.ExistingFile, null, "How `node` reaches the API server. With `--bootstrap-kubeconfig` it need not exist: when it is missing, or its client certificate has expired, the bootstrap writes it, with a client certificate the cluster signed.", "--kubeconfig") { Shown = "$KUBECONFIG, else ~/.kube/config, else in-cluster; with a bootstrap kubeconfig, <DataDir>/kubeconfig" };
+    public static readonly Setting<string?> BootstrapKubeconfig = new(nameof(BootstrapKubeconfig), SettingKind.FilePath, null, "A kubeconfig used only to get the node's client certificate (TLS bootstrap): when `--kubeconfig` is missing, the node asks the API server for a certificate with a CertificateSigningRequest (signer `kubernetes.io/kube-apiserver-client-kubelet`, CN `system:node:<name>`, O `system:nodes`), waits for it to be approved and issued, and writes the key and certificate into <DataDir>/pki and a kubeconfig that uses them to `--kubeconfig`. The node then also asks for its serving certificate (signer `kubernetes.io/kubelet-serving`, its name and IP as SANs) unless `--tls-cert-file` is given, and rotates both certificates at 70–90 % of their lifetime. May be missing once the kubeconfig exists.", "--bootstrap-kubeconfig");
     public static readonly Setting<string?> NodeName = new("Node:Name", SettingKind.Text, null, "The node's name; static pods get it as a name suffix.", "--node-name") { Shown = "this host's name, lower case" };
     public static readonly Setting<IPAddress?> NodeIp = new("Node:Ip", SettingKind.IpAddress, null, "The node's InternalIP, also every pod's IP (wasm pods share the node's network).", "--node-ip") { Shown = "this host's first non-loopback IPv4 address, else 127.0.0.1" };
     public static readonly Setting<int> MaxPods = new("Node:MaxPods", SettingKind.WholeNumber, NodeOptions.DefaultMaxPods, "Pods this node runs at once; also the executor pool's size.", "--max-pods") { Maximum = 100_000 };
@@ -75,7 +76,7 @@ public static class SettingsCatalog
     /// <summary>Every setting, in the reference's order.</summary>
     public static IReadOnlyList<Setting> All { get; } =
     [
-        DataDir, Kubeconfig, NodeName, NodeIp, MaxPods, MaxContainersPerPod, NodeLabels, NodeTaints,
+        DataDir, Kubeconfig, BootstrapKubeconfig, NodeName, NodeIp, MaxPods, MaxContainersPerPod, NodeLabels, NodeTaints,
         ServerAddress, ServerPort, TlsCertFile, TlsPrivateKeyFile, ClientCaFile, TokenFile,
         AnonymousAuth, AuthenticationTokenWebhook, AuthenticationTokenWebhookCacheTtl, AuthorizationMode, AuthorizationWebhookCacheAuthorizedTtl, AuthorizationWebhookCacheUnauthorizedTtl,
         InsecureRegistries, RegistryMirrors, RegistryConnectTimeout, RegistryResponseTimeout, RegistryIdleTimeout, AllowedHostPaths, LogMaxSize, LogMaxFiles,

@@ -112,7 +112,7 @@ public static class ServingCertificate
     }
 
     /// <summary>Writes through a temporary file and a rename, so a crash never leaves half a file; the key is 0600 from its creation.</summary>
-    private static void WritePem(string path, string pem, bool secret)
+    internal static void WritePem(string path, string pem, bool secret)
     {
         var temporary = path + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
