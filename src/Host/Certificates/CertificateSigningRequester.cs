@@ -67,18 +67,7 @@ internal sealed partial class CertificateSigningRequester(IKubernetes client, Ti
         var request = new CertificateRequest(profile.Subject(), key, HashAlgorithmName.SHA256);
         if (profile.DnsNames.Count > 0 || profile.IpAddresses.Count > 0)
         {
-            var san = new SubjectAlternativeNameBuilder();
-            foreach (var dns in profile.DnsNames)
-            {
-                san.AddDnsName(dns);
-            }
-
-            foreach (var ip in profile.IpAddresses)
-            {
-                san.AddIpAddress(ip);
-            }
-
-            request.CertificateExtensions.Add(san.Build());
+            request.CertificateExtensions.Add(KubeletApi.ServingCertificate.SubjectAlternativeNames(profile.DnsNames, profile.IpAddresses));
         }
 
         using var timeout = new CancellationTokenSource(WaitTimeout, time);

@@ -1,10 +1,8 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using k8s;
 using Krustlet.Host.Certificates;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Testing;
 
 namespace Krustlet.Host.Tests.Certificates;
 
@@ -18,13 +16,8 @@ public sealed class CertificateSigningRequesterTests
     [Timeout(60_000, CooperativeCancellation = true)]
     public async Task The_requests_carry_the_kubelets_signers_subjects_usages_and_SANs_and_give_the_issued_certificates()
     {
-        await using var api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
-        using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
-        var time = new SignallingTimeProvider();
-        time.SetUtcNow(DateTimeOffset.UtcNow);
-        using var signer = new ClusterSigner(time) { Duration = TimeSpan.FromHours(1) };
-        api.AutoSigner = signer;
-        var requester = new CertificateSigningRequester(client, time, new FakeLogger());
+        await using var cluster = await CsrCluster.StartAsync(TestContext.CancellationToken);
+        var (api, signer, requester) = (cluster.Api, cluster.Signer, cluster.Requester);
 
         using var clientCertificate = await requester.RequestAsync(CertificateProfile.Client("wasm-node"), TestContext.CancellationToken);
         using var servingCertificate = await requester.RequestAsync(CertificateProfile.Serving("wasm-node", "10.0.0.3"), TestContext.CancellationToken);
@@ -51,13 +44,8 @@ public sealed class CertificateSigningRequesterTests
     [Timeout(60_000, CooperativeCancellation = true)]
     public async Task A_denied_request_is_logged_with_its_reason_and_asked_again_after_a_backoff()
     {
-        await using var api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
-        using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
-        var time = new SignallingTimeProvider();
-        time.SetUtcNow(DateTimeOffset.UtcNow);
-        using var signer = new ClusterSigner(time);
-        var logger = new FakeLogger();
-        var requester = new CertificateSigningRequester(client, time, logger);
+        await using var cluster = await CsrCluster.StartAsync(TestContext.CancellationToken, autoSign: false);
+        var (api, time, signer, logger, requester) = (cluster.Api, cluster.Time, cluster.Signer, cluster.Logger, cluster.Requester);
 
         var request = requester.RequestAsync(CertificateProfile.Client("wasm-node"), TestContext.CancellationToken);
         var first = await api.WaitForCreatedAsync(ApiEmulator.CsrResource, 1, TestContext.CancellationToken);
@@ -82,9 +70,8 @@ public sealed class CertificateSigningRequesterTests
     [Timeout(60_000, CooperativeCancellation = true)]
     public async Task A_request_deleted_while_pending_is_an_error_saying_so()
     {
-        await using var api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
-        using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
-        var requester = new CertificateSigningRequester(client, TimeProvider.System, new FakeLogger());
+        await using var cluster = await CsrCluster.StartAsync(TestContext.CancellationToken, autoSign: false);
+        var (api, requester) = (cluster.Api, cluster.Requester);
 
         var request = requester.RequestOnceAsync(CertificateProfile.Client("wasm-node"), TestContext.CancellationToken);
         var name = await api.WaitForCreatedAsync(ApiEmulator.CsrResource, 1, TestContext.CancellationToken);

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading.Channels;
-using k8s;
 using Krustlet.Host.Certificates;
 using Krustlet.Host.Tests.KubeletApi;
 using Microsoft.Extensions.Logging.Testing;
@@ -36,12 +35,8 @@ public sealed class RotatingCertificateTests
     [Timeout(60_000, CooperativeCancellation = true)]
     public async Task The_serving_certificate_is_renewed_before_it_expires_and_swapped_in_for_new_connections_only()
     {
-        await using var api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
-        using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
-        var time = new SignallingTimeProvider();
-        time.SetUtcNow(DateTimeOffset.UtcNow);
-        using var signer = new ClusterSigner(time) { Duration = TimeSpan.FromHours(1) };
-        api.AutoSigner = signer;
+        await using var cluster = await CsrCluster.StartAsync(TestContext.CancellationToken);
+        var (time, signer, requester) = (cluster.Time, cluster.Signer, cluster.Requester);
         await using var host = await KubeletApiHost.StartAsync(TestContext.CancellationToken, time);
         var serving = new RotatingCertificate(CertificateProfile.Serving("wasm-node", "10.0.0.3"), Path.Combine(host.Root, "pki"), time, new FakeLogger(), () => 0.5);
         var renewals = Channel.CreateUnbounded<X509Certificate2>();
@@ -50,7 +45,6 @@ public sealed class RotatingCertificateTests
             host.Server.UseCertificate(X509Certificate2.CreateFromPemFile(path));
             renewals.Writer.TryWrite(X509Certificate2.CreateFromPemFile(path));
         };
-        var requester = new CertificateSigningRequester(client, time, new FakeLogger());
         (await serving.ObtainAsync(requester, TestContext.CancellationToken)).Dispose();
         using var first = await renewals.Reader.ReadAsync(TestContext.CancellationToken);
         Assert.AreEqual(signer.Ca.Subject, first.Issuer);
