@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Security.Cryptography;
 using Krustlet.Host.Agent;
 using Krustlet.Host.Configuration;
+using Krustlet.Host.KubeletApi.Auth;
 using Krustlet.Host.Standalone;
 using Krustlet.Stages.Admission;
 using Krustlet.Stages.ImagePull;
@@ -29,6 +30,12 @@ internal static class StandaloneCommand
         {
             if (await flags.ReadOrReportAsync(parse, error) is not { } settings)
             {
+                return SettingsFlags.InvalidSettingsExitCode;
+            }
+
+            if (settings.AuthorizationMode == KubeletAuthorizationMode.Webhook)
+            {
+                await error.WriteLineAsync($"error: invalid settings: {SettingsCatalog.AuthorizationMode.Key} Webhook asks the API server (SubjectAccessReview), and standalone mode has none: use AlwaysAllow.");
                 return SettingsFlags.InvalidSettingsExitCode;
             }
 

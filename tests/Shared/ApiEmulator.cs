@@ -17,8 +17,9 @@ namespace Krustlet.Tests.Shared;
 /// resourceVersions, bookmarks, 410 Gone for compacted versions as an ERROR event, Status errors),
 /// for pods (with pods/status), configmaps, secrets and serviceaccounts/token. Faults can be injected:
 /// cut every watch, answer the next matching request with an error, compact the event history.
+/// TokenReview, SubjectAccessReview and CertificateSigningRequests are in <c>ApiEmulator.Security.cs</c>.
 /// </summary>
-public sealed class ApiEmulator : IAsyncDisposable
+public sealed partial class ApiEmulator : IAsyncDisposable
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<(string Resource, string Namespace, string Name), JsonObject> _objects = [];
@@ -297,6 +298,11 @@ public sealed class ApiEmulator : IAsyncDisposable
         }
 
         var segments = path.Trim('/').Split('/');
+        if (await HandleSecurityAsync(context, segments))
+        {
+            return;
+        }
+
         // /api/v1/pods | /api/v1/namespaces/{ns}/{resource}[/{name}[/{sub}]] | /api/v1/nodes[/{name}[/status]]
         // | /apis/coordination.k8s.io/v1/namespaces/{ns}/leases[/{name}]
         if (segments.Length == 3 && segments[0] == "api" && segments[2] == "pods")
@@ -349,14 +355,20 @@ public sealed class ApiEmulator : IAsyncDisposable
                     body["metadata"]!.AsObject()["namespace"] = ns;
                 }
 
-                var created = body["metadata"]!["name"]!.GetValue<string>();
+                var meta = body["metadata"]!.AsObject();
+                if (meta["name"] is null && meta["generateName"]?.GetValue<string>() is { } prefix)
+                {
+                    meta["name"] = prefix + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3))[..5];
+                }
+
+                var created = meta["name"]!.GetValue<string>();
                 if (Get(resource, ns, created) is not null)
                 {
                     await WriteAsync(context, 409, Status(409, "AlreadyExists", $"{resource} \"{created}\" already exists", created, resource));
                     return;
                 }
 
-                await WriteAsync(context, 201, Put(resource, body));
+                await WriteAsync(context, 201, Create(resource, body));
                 return;
             }
         }
@@ -402,7 +414,7 @@ public sealed class ApiEmulator : IAsyncDisposable
                             var meta = replacement["metadata"]!.AsObject();
                             meta["uid"] = stored["metadata"]!["uid"]!.DeepClone();
                             meta["creationTimestamp"] = stored["metadata"]!["creationTimestamp"]?.DeepClone();
-                            if (sub == "status")
+                            if (sub is "status" or "approval")
                             {
                                 stored["status"] = replacement["status"]?.DeepClone();
                                 replacement = stored;

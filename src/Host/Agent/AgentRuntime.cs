@@ -123,13 +123,17 @@ public sealed class AgentRuntime : IAsyncDisposable
 
     /// <summary>
     /// Starts the kubelet HTTP API over this agent's pods and logs, with the settings' address, port,
-    /// certificate (or one generated into the data directory) and credentials.
+    /// certificate (or one generated into the data directory), credentials and authorization. With the
+    /// API server's <paramref name="reviews"/> (node mode), tokens are also reviewed by it
+    /// (<c>Server:AuthenticationTokenWebhook</c>) and requests are authorized by it unless
+    /// <c>Server:AuthorizationMode</c> is AlwaysAllow; without (standalone), AlwaysAllow is the default.
     /// </summary>
     /// <param name="loggerFactory">Logging.</param>
     /// <param name="time">The clock.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <param name="extraTokens">Bearer tokens accepted besides the token file's.</param>
-    public async Task<KubeletApi.KubeletServer> StartKubeletApiAsync(ILoggerFactory? loggerFactory, TimeProvider? time, CancellationToken cancellationToken, IReadOnlyList<string>? extraTokens = null)
+    /// <param name="reviews">The API server's TokenReview and SubjectAccessReview, when there is an API server.</param>
+    public async Task<KubeletApi.KubeletServer> StartKubeletApiAsync(ILoggerFactory? loggerFactory, TimeProvider? time, CancellationToken cancellationToken, IReadOnlyList<string>? extraTokens = null, KubeletApi.Auth.IKubeletReviews? reviews = null)
     {
         var options = new KubeletApi.KubeletServerOptions
         {
@@ -143,8 +147,14 @@ public sealed class AgentRuntime : IAsyncDisposable
             DataDirectory = Settings.DataDir,
             NodeName = Settings.NodeName,
             NodeIp = Settings.NodeIp,
+            AnonymousAuth = Settings.AnonymousAuth,
+            AuthenticationTokenWebhook = reviews is not null && Settings.AuthenticationTokenWebhook,
+            TokenWebhookCacheTtl = Settings.AuthenticationTokenWebhookCacheTtl,
+            AuthorizationMode = Settings.AuthorizationMode ?? (reviews is null ? KubeletApi.Auth.KubeletAuthorizationMode.AlwaysAllow : KubeletApi.Auth.KubeletAuthorizationMode.Webhook),
+            AuthorizedCacheTtl = Settings.AuthorizationWebhookCacheAuthorizedTtl,
+            UnauthorizedCacheTtl = Settings.AuthorizationWebhookCacheUnauthorizedTtl,
         };
-        var server = new KubeletApi.KubeletServer(options, Pods, Settings.LogsDirectory, time, loggerFactory);
+        var server = new KubeletApi.KubeletServer(options, Pods, Settings.LogsDirectory, time, loggerFactory, reviews);
         try
         {
             await server.StartAsync(cancellationToken);

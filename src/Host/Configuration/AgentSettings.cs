@@ -1,5 +1,7 @@
 using System.Net;
 using k8s.Models;
+using Krustlet.Host.KubeletApi;
+using Krustlet.Host.KubeletApi.Auth;
 using Krustlet.Pipeline.Configuration;
 using Krustlet.Stages.Compile;
 using Krustlet.Stages.ImagePull.Registry;
@@ -44,6 +46,9 @@ public sealed record AgentSettings
 
     public string? Kubeconfig { get; init; }
 
+    /// <summary><c>BootstrapKubeconfig</c>: the kubeconfig that gets the node its client certificate when <see cref="Kubeconfig"/> is missing (TLS bootstrap).</summary>
+    public string? BootstrapKubeconfig { get; init; }
+
     public required string NodeName { get; init; }
 
     public required string NodeIp { get; init; }
@@ -68,6 +73,19 @@ public sealed record AgentSettings
     public string? ClientCaFile { get; init; }
 
     public string? TokenFile { get; init; }
+
+    public bool AnonymousAuth { get; init; }
+
+    public bool AuthenticationTokenWebhook { get; init; } = true;
+
+    public TimeSpan AuthenticationTokenWebhookCacheTtl { get; init; } = KubeletServerOptions.DefaultTokenWebhookCacheTtl;
+
+    /// <summary><c>Server:AuthorizationMode</c>, or null for the mode's default (Webhook in <c>node</c>, AlwaysAllow in <c>standalone</c>).</summary>
+    public KubeletAuthorizationMode? AuthorizationMode { get; init; }
+
+    public TimeSpan AuthorizationWebhookCacheAuthorizedTtl { get; init; } = KubeletServerOptions.DefaultAuthorizedCacheTtl;
+
+    public TimeSpan AuthorizationWebhookCacheUnauthorizedTtl { get; init; } = KubeletServerOptions.DefaultUnauthorizedCacheTtl;
 
     public required RegistryOptions Registries { get; init; }
 

@@ -4,6 +4,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using k8s.Models;
+using Krustlet.Host.KubeletApi.Auth;
 using Krustlet.Pipeline.Configuration;
 using Krustlet.Stages;
 using Krustlet.Stages.Compile;
@@ -78,10 +79,13 @@ public static partial class AgentSettingsReader
 
         var maxPods = values.Integer(SettingsCatalog.MaxPods);
         var poolSlots = values.Integer(SettingsCatalog.PoolSlots);
+        var dataDir = values.Path(SettingsCatalog.DataDir) ?? DefaultDataDirectory;
+        var bootstrap = values.FilePath(SettingsCatalog.BootstrapKubeconfig);
         var settings = new AgentSettings
         {
-            DataDir = values.Path(SettingsCatalog.DataDir) ?? DefaultDataDirectory,
-            Kubeconfig = values.File(SettingsCatalog.Kubeconfig),
+            DataDir = dataDir,
+            Kubeconfig = bootstrap is null ? values.File(SettingsCatalog.Kubeconfig) : values.FilePath(SettingsCatalog.Kubeconfig) ?? Path.Combine(dataDir, "kubeconfig"),
+            BootstrapKubeconfig = bootstrap,
             NodeName = NodeName(values),
             NodeIp = values.Ip(SettingsCatalog.NodeIp)?.ToString() ?? DefaultNodeIp(),
             MaxPods = maxPods,
@@ -94,6 +98,12 @@ public static partial class AgentSettingsReader
             TlsPrivateKeyFile = key,
             ClientCaFile = values.File(SettingsCatalog.ClientCaFile),
             TokenFile = values.File(SettingsCatalog.TokenFile),
+            AnonymousAuth = values.Boolean(SettingsCatalog.AnonymousAuth),
+            AuthenticationTokenWebhook = values.Boolean(SettingsCatalog.AuthenticationTokenWebhook),
+            AuthenticationTokenWebhookCacheTtl = values.Duration(SettingsCatalog.AuthenticationTokenWebhookCacheTtl),
+            AuthorizationMode = AuthorizationMode(values),
+            AuthorizationWebhookCacheAuthorizedTtl = values.Duration(SettingsCatalog.AuthorizationWebhookCacheAuthorizedTtl),
+            AuthorizationWebhookCacheUnauthorizedTtl = values.Duration(SettingsCatalog.AuthorizationWebhookCacheUnauthorizedTtl),
             Registries = Registries(values, problems),
             AllowedHostPathPrefixes = HostPaths(values),
             LogRotation = new LogRotationOptions(values.Size(SettingsCatalog.LogMaxSize), values.Integer(SettingsCatalog.LogMaxFiles)),
@@ -172,6 +182,22 @@ public static partial class AgentSettingsReader
         }
 
         return name;
+    }
+
+    private static KubeletAuthorizationMode? AuthorizationMode(Values values)
+    {
+        if (values.Text(SettingsCatalog.AuthorizationMode) is not { } text)
+        {
+            return null;
+        }
+
+        if (text is nameof(KubeletAuthorizationMode.Webhook) or nameof(KubeletAuthorizationMode.AlwaysAllow))
+        {
+            return Enum.Parse<KubeletAuthorizationMode>(text);
+        }
+
+        values.Problem(SettingsCatalog.AuthorizationMode, $"must be Webhook or AlwaysAllow (got '{text}')");
+        return null;
     }
 
     private static Dictionary<string, string> Labels(Values values)
@@ -440,7 +466,13 @@ public static partial class AgentSettingsReader
             return null;
         }
 
-        public string? Path(Setting<string?> setting)
+        /// <summary>A file's full path (<c>~/</c> expanded); the file need not exist, but the path must not name a directory.</summary>
+        public string? FilePath(Setting<string?> setting) => FullPath(setting, directory: false);
+
+        /// <summary>A directory's full path (<c>~/</c> expanded); it need not exist, but the path must not name a file.</summary>
+        public string? Path(Setting<string?> setting) => FullPath(setting, directory: true);
+
+        private string? FullPath(Setting<string?> setting, bool directory)
         {
             if (Text(setting) is not { } text)
             {
@@ -453,9 +485,9 @@ public static partial class AgentSettingsReader
             try
             {
                 var path = System.IO.Path.GetFullPath(expanded);
-                if (System.IO.File.Exists(path))
+                if (directory ? System.IO.File.Exists(path) : Directory.Exists(path))
                 {
-                    Problem(setting, $"must be a directory, but {path} is a file");
+                    Problem(setting, directory ? $"must be a directory, but {path} is a file" : $"must be a file, but {path} is a directory");
                     return null;
                 }
 

@@ -30,6 +30,9 @@ public enum SettingKind
     /// <summary>A path (created when needed).</summary>
     Path,
 
+    /// <summary>A path to a file that need not exist yet (the agent may write it).</summary>
+    FilePath,
+
     /// <summary>A list: a JSON array in the settings file, comma-separated text elsewhere, a repeated flag.</summary>
     List,
 

@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using k8s;
 using k8s.Models;
+using Krustlet.Host.KubeletApi.Auth;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -18,9 +19,10 @@ using OpenTelemetry.Metrics;
 namespace Krustlet.Host.KubeletApi;
 
 /// <summary>
-/// The kubelet HTTP API on Kestrel, always over TLS: <c>/healthz</c> (open), and for authenticated
-/// callers <c>/metrics</c> (every <c>Krustlet*</c> meter, Prometheus text), <c>/pods</c> and
-/// <c>/containerLogs/{namespace}/{pod}/{container}</c>.
+/// The kubelet HTTP API on Kestrel, always over TLS: <c>/healthz</c> (open), and for authenticated and
+/// authorized callers <c>/metrics</c> (every <c>Krustlet*</c> meter, Prometheus text), <c>/pods</c> and
+/// <c>/containerLogs/{namespace}/{pod}/{container}</c>. The certificate it presents can be replaced while
+/// it runs (<see cref="UseCertificate"/>): new handshakes get the new one, open connections carry on.
 /// </summary>
 public sealed partial class KubeletServer : IAsyncDisposable
 {
@@ -33,16 +35,20 @@ public sealed partial class KubeletServer : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
+    private readonly IKubeletReviews? _reviews;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _certificateLock = new();
     private WebApplication? _app;
-    private X509Certificate2? _certificate;
+    private volatile X509Certificate2? _certificate;
+    private X509Certificate2? _retired;
 
     /// <param name="options">Address, port, TLS and credentials; validated by <see cref="StartAsync"/>.</param>
     /// <param name="pods">The node's pods with their status.</param>
     /// <param name="logRoot">Where the run stage writes container logs (<c>RunOptions.LogRoot</c>).</param>
     /// <param name="time">The clock for <c>sinceSeconds</c>, the follow poll and certificate validity.</param>
     /// <param name="loggerFactory">Where the server and Kestrel log.</param>
-    public KubeletServer(KubeletServerOptions options, IKubeletPods pods, string logRoot, TimeProvider? time = null, ILoggerFactory? loggerFactory = null)
+    /// <param name="reviews">The API server's TokenReview and SubjectAccessReview; needed by the token webhook and the Webhook authorization mode.</param>
+    public KubeletServer(KubeletServerOptions options, IKubeletPods pods, string logRoot, TimeProvider? time = null, ILoggerFactory? loggerFactory = null, IKubeletReviews? reviews = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(pods);
@@ -53,12 +59,13 @@ public sealed partial class KubeletServer : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<KubeletServer>();
+        _reviews = reviews;
     }
 
     /// <summary>Where the server listens, with the real port when <see cref="KubeletServerOptions.Port"/> was 0. Set by <see cref="StartAsync"/>.</summary>
     public IPEndPoint Endpoint { get; private set; } = new(IPAddress.None, 0);
 
-    /// <summary>The certificate the server presents (configured or generated). Set by <see cref="StartAsync"/>.</summary>
+    /// <summary>The certificate the server presents to new connections (configured, generated, or given to <see cref="UseCertificate"/>). Set by <see cref="StartAsync"/>.</summary>
     public X509Certificate2 Certificate => _certificate ?? throw new InvalidOperationException("The kubelet API has not been started.");
 
     /// <summary>Validates the options, loads or generates the certificate, and starts listening.</summary>
@@ -70,25 +77,61 @@ public sealed partial class KubeletServer : IAsyncDisposable
             throw new InvalidOperationException("The kubelet API is already started.");
         }
 
-        var errors = _options.Validate();
+        var errors = new List<string>(_options.Validate());
+        if (_reviews is null && _options.AuthorizationMode == KubeletAuthorizationMode.Webhook)
+        {
+            errors.Add("AuthorizationMode: Webhook asks the API server (SubjectAccessReview), but there is none: use AlwaysAllow.");
+        }
+
+        if (_reviews is null && _options.AuthenticationTokenWebhook)
+        {
+            errors.Add("AuthenticationTokenWebhook: tokens are reviewed by the API server (TokenReview), but there is none.");
+        }
+
         if (errors.Count > 0)
         {
             throw new InvalidOperationException("Invalid kubelet API settings:" + string.Concat(errors.Select(e => Environment.NewLine + "  - " + e)));
         }
 
-        var authenticator = KubeletAuthenticator.Create(_options);
+        var authenticator = KubeletAuthenticator.Create(_options, _options.AuthenticationTokenWebhook ? _reviews : null, _time, _logger);
         if (!authenticator.AcceptsAnyone)
         {
             LogNoCredentials(_logger);
         }
 
+        var authorizer = _options.AuthorizationMode == KubeletAuthorizationMode.Webhook
+            ? KubeletAuthorizer.Webhook(_reviews!, _options.AuthorizedCacheTtl, _options.UnauthorizedCacheTtl, _time, _logger)
+            : KubeletAuthorizer.AlwaysAllow(_logger);
         _certificate = ServingCertificate.Load(_options, _time);
-        var app = Build(authenticator, _certificate);
+        var app = Build(authenticator, authorizer);
         await app.StartAsync(cancellationToken);
         _app = app;
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         Endpoint = new IPEndPoint(IPAddress.Parse(_options.Address), new Uri(address).Port);
-        LogStarted(_logger, Endpoint.ToString(), _certificate.Subject, _certificate.NotAfter);
+        LogStarted(_logger, Endpoint.ToString(), _certificate.Subject, _certificate.NotAfter, _options.AuthorizationMode.ToString());
+    }
+
+    /// <summary>
+    /// Presents <paramref name="certificate"/> (with its private key) from the next TLS handshake on;
+    /// connections already open keep theirs. The server owns the certificate from now on.
+    /// </summary>
+    public void UseCertificate(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        if (!certificate.HasPrivateKey)
+        {
+            throw new ArgumentException("The serving certificate needs its private key.", nameof(certificate));
+        }
+
+        lock (_certificateLock)
+        {
+            // The one before the current may still be in a handshake begun a moment ago; the older one is done with.
+            _retired?.Dispose();
+            _retired = _certificate;
+            _certificate = certificate;
+        }
+
+        LogCertificateReplaced(_logger, certificate.Subject, certificate.NotAfter);
     }
 
     /// <summary>Ends followed logs and stops listening, waiting for requests in progress until <paramref name="cancellationToken"/>.</summary>
@@ -110,6 +153,7 @@ public sealed partial class KubeletServer : IAsyncDisposable
         }
 
         _certificate?.Dispose();
+        _retired?.Dispose();
         _stopping.Dispose();
     }
 
@@ -130,9 +174,34 @@ public sealed partial class KubeletServer : IAsyncDisposable
         return context.Response.Body.WriteAsync(body, cancellationToken).AsTask();
     }
 
+    /// <summary>
+    /// Writes a Kubernetes <c>Status</c> (Failure) with this code, reason and message, as the API server
+    /// answers errors; <paramref name="cause"/>, when given, goes in <c>details.causes</c>.
+    /// </summary>
+    internal static Task WriteStatusAsync(HttpContext context, int code, string reason, string message, CancellationToken cancellationToken, string? cause = null)
+    {
+        // KubernetesClient's V1Status converter reads but does not write, so the Status is built as JSON here.
+        var status = new System.Text.Json.Nodes.JsonObject
+        {
+            ["kind"] = "Status",
+            ["apiVersion"] = "v1",
+            ["metadata"] = new System.Text.Json.Nodes.JsonObject(),
+            ["status"] = "Failure",
+            ["message"] = message,
+            ["reason"] = reason,
+            ["code"] = code,
+        };
+        if (!string.IsNullOrEmpty(cause))
+        {
+            status["details"] = new System.Text.Json.Nodes.JsonObject { ["causes"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["message"] = cause }) };
+        }
+
+        return WriteWholeAsync(context, code, "application/json", status.ToJsonString(), cancellationToken);
+    }
+
     private static readonly SslApplicationProtocol Http10 = new("http/1.0");
 
-    private WebApplication Build(KubeletAuthenticator authenticator, X509Certificate2 certificate)
+    private WebApplication Build(KubeletAuthenticator authenticator, KubeletAuthorizer authorizer)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "krustlet-kubelet-api" });
         builder.Services.AddSingleton(_loggerFactory);
@@ -146,7 +215,7 @@ public sealed partial class KubeletServer : IAsyncDisposable
             kestrel.AddServerHeader = false;
             kestrel.Listen(IPAddress.Parse(_options.Address), _options.Port, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
             {
-                ServerCertificate = certificate,
+                ServerCertificateSelector = (_, _) => _certificate,
                 // A certificate is asked for but not required (bearer tokens work too); it is checked per request.
                 ClientCertificateMode = ClientCertificateMode.AllowCertificate,
                 ClientCertificateValidation = (_, _, _) => true,
@@ -163,12 +232,29 @@ public sealed partial class KubeletServer : IAsyncDisposable
         {
             if (context.Request.Path != "/healthz")
             {
-                var (user, problem) = authenticator.Authenticate(context);
-                if (user is null)
+                var authentication = await authenticator.AuthenticateAsync(context, context.RequestAborted);
+                if (authentication.User is not { } user)
                 {
-                    LogRefused(_logger, context.Request.Path, context.Connection.RemoteIpAddress?.ToString() ?? "?", problem);
+                    LogRefused(_logger, context.Request.Path, context.Connection.RemoteIpAddress?.ToString() ?? "?", authentication.Problem);
                     context.Response.Headers.WWWAuthenticate = "Bearer";
-                    await WriteTextAsync(context, StatusCodes.Status401Unauthorized, $"Unauthorized: {problem}", context.RequestAborted);
+                    await WriteTextAsync(context, StatusCodes.Status401Unauthorized, $"Unauthorized: {authentication.Problem}", context.RequestAborted);
+                    return;
+                }
+
+                var attributes = KubeletRequestAttributes.Of(context.Request.Method, context.Request.Path.Value ?? "/", _options.NodeName);
+                var decision = await authorizer.AuthorizeAsync(user, attributes, context.RequestAborted);
+                if (decision.Outcome != AuthorizationOutcome.Allowed)
+                {
+                    var forbidden = decision.Outcome == AuthorizationOutcome.Denied;
+                    var message = forbidden ? attributes.Forbidden(user) : attributes.AuthorizationError(user);
+                    LogNotAuthorized(_logger, context.Request.Method, context.Request.Path, message, decision.Reason);
+                    await WriteStatusAsync(
+                        context,
+                        forbidden ? StatusCodes.Status403Forbidden : StatusCodes.Status500InternalServerError,
+                        forbidden ? "Forbidden" : "InternalError",
+                        message,
+                        context.RequestAborted,
+                        decision.Reason);
                     return;
                 }
             }
@@ -202,10 +288,16 @@ public sealed partial class KubeletServer : IAsyncDisposable
         return app;
     }
 
-    [LoggerMessage(4000, LogLevel.Information, "Kubelet API listening on https://{Endpoint} (certificate {Subject}, valid until {NotAfter:o})")]
-    private static partial void LogStarted(ILogger logger, string endpoint, string subject, DateTime notAfter);
+    [LoggerMessage(4000, LogLevel.Information, "Kubelet API listening on https://{Endpoint} (certificate {Subject}, valid until {NotAfter:o}; authorization {Mode})")]
+    private static partial void LogStarted(ILogger logger, string endpoint, string subject, DateTime notAfter, string mode);
 
-    [LoggerMessage(4001, LogLevel.Warning, "Kubelet API: no client CA and no bearer token are configured, so every request except /healthz is refused")]
+    [LoggerMessage(4003, LogLevel.Information, "Kubelet API: {Method} {Path}: {Message} ({Reason})")]
+    private static partial void LogNotAuthorized(ILogger logger, string method, string path, string message, string reason);
+
+    [LoggerMessage(4004, LogLevel.Information, "Kubelet API now presents certificate {Subject}, valid until {NotAfter:o}")]
+    private static partial void LogCertificateReplaced(ILogger logger, string subject, DateTime notAfter);
+
+    [LoggerMessage(4001, LogLevel.Warning, "Kubelet API: no client CA, no bearer token, no token webhook and no anonymous access are configured, so every request except /healthz is refused")]
     private static partial void LogNoCredentials(ILogger logger);
 
     [LoggerMessage(4002, LogLevel.Debug, "Kubelet API refused {Path} from {Remote}: {Problem}")]

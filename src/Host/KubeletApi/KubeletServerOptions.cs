@@ -1,4 +1,5 @@
 using System.Net;
+using Krustlet.Host.KubeletApi.Auth;
 
 namespace Krustlet.Host.KubeletApi;
 
@@ -34,6 +35,36 @@ public sealed record KubeletServerOptions
 
     /// <summary>A file of more accepted bearer tokens, one per line (blank lines and <c>#</c> comments skipped), read at start.</summary>
     public string? BearerTokenFile { get; init; }
+
+    /// <summary>
+    /// Whether requests without credentials are served as user <c>system:anonymous</c> (group
+    /// <c>system:unauthenticated</c>) rather than refused with 401; false by default, as the kubelet's configuration.
+    /// </summary>
+    public bool AnonymousAuth { get; init; }
+
+    /// <summary>Whether bearer tokens not in the token file are reviewed by the API server (TokenReview); needs the server's reviews.</summary>
+    public bool AuthenticationTokenWebhook { get; init; }
+
+    /// <summary>How long a TokenReview's answer is kept, for valid and invalid tokens alike; the kubelet's 2 minutes by default.</summary>
+    public TimeSpan TokenWebhookCacheTtl { get; init; } = DefaultTokenWebhookCacheTtl;
+
+    /// <summary>How requests are authorized; <see cref="KubeletAuthorizationMode.AlwaysAllow"/> unless set (the agent's node mode sets Webhook).</summary>
+    public KubeletAuthorizationMode AuthorizationMode { get; init; } = KubeletAuthorizationMode.AlwaysAllow;
+
+    /// <summary>How long an allowed SubjectAccessReview is kept; the kubelet's 5 minutes by default.</summary>
+    public TimeSpan AuthorizedCacheTtl { get; init; } = DefaultAuthorizedCacheTtl;
+
+    /// <summary>How long a denied SubjectAccessReview is kept; the kubelet's 30 seconds by default.</summary>
+    public TimeSpan UnauthorizedCacheTtl { get; init; } = DefaultUnauthorizedCacheTtl;
+
+    /// <summary>The kubelet's <c>--authentication-token-webhook-cache-ttl</c> default.</summary>
+    public static readonly TimeSpan DefaultTokenWebhookCacheTtl = TimeSpan.FromMinutes(2);
+
+    /// <summary>The kubelet's <c>--authorization-webhook-cache-authorized-ttl</c> default.</summary>
+    public static readonly TimeSpan DefaultAuthorizedCacheTtl = TimeSpan.FromMinutes(5);
+
+    /// <summary>The kubelet's <c>--authorization-webhook-cache-unauthorized-ttl</c> default.</summary>
+    public static readonly TimeSpan DefaultUnauthorizedCacheTtl = TimeSpan.FromSeconds(30);
 
     /// <summary>The agent's data directory; the generated certificate goes under <c>pki/</c>. Needed without <see cref="TlsCertFile"/>.</summary>
     public string? DataDirectory { get; init; }
@@ -101,6 +132,11 @@ public sealed record KubeletServerOptions
         if (GeneratedCertificateLifetime <= CertificateRenewBefore)
         {
             errors.Add($"GeneratedCertificateLifetime ({GeneratedCertificateLifetime}) must be longer than CertificateRenewBefore ({CertificateRenewBefore}).");
+        }
+
+        if (TokenWebhookCacheTtl < TimeSpan.Zero || AuthorizedCacheTtl < TimeSpan.Zero || UnauthorizedCacheTtl < TimeSpan.Zero)
+        {
+            errors.Add("TokenWebhookCacheTtl, AuthorizedCacheTtl and UnauthorizedCacheTtl must not be negative.");
         }
 
         if (LogFollowPollInterval <= TimeSpan.Zero)

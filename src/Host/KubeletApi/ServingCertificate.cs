@@ -84,22 +84,28 @@ public static class ServingCertificate
         return null;
     }
 
-    private static X509Certificate2 Generate(string certFile, string keyFile, (IReadOnlyList<string> Dns, IReadOnlyList<IPAddress> Ips) names, DateTimeOffset now, TimeSpan lifetime)
+    /// <summary>A subjectAltName extension naming these DNS names and IP addresses.</summary>
+    internal static X509Extension SubjectAlternativeNames(IEnumerable<string> dnsNames, IEnumerable<IPAddress> ipAddresses)
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={names.Dns[0]}@{now.ToUnixTimeSeconds()}", key, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
-        foreach (var dns in names.Dns)
+        foreach (var dns in dnsNames)
         {
             san.AddDnsName(dns);
         }
 
-        foreach (var ip in names.Ips)
+        foreach (var ip in ipAddresses)
         {
             san.AddIpAddress(ip);
         }
 
-        request.CertificateExtensions.Add(san.Build());
+        return san.Build();
+    }
+
+    private static X509Certificate2 Generate(string certFile, string keyFile, (IReadOnlyList<string> Dns, IReadOnlyList<IPAddress> Ips) names, DateTimeOffset now, TimeSpan lifetime)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={names.Dns[0]}@{now.ToUnixTimeSeconds()}", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(SubjectAlternativeNames(names.Dns, names.Ips));
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
@@ -112,7 +118,7 @@ public static class ServingCertificate
     }
 
     /// <summary>Writes through a temporary file and a rename, so a crash never leaves half a file; the key is 0600 from its creation.</summary>
-    private static void WritePem(string path, string pem, bool secret)
+    internal static void WritePem(string path, string pem, bool secret)
     {
         var temporary = path + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -30,19 +29,6 @@ internal static class UnsupportedEndpoints
         }
     }
 
-    private static Task WriteAsync(HttpContext context, string endpoint, string why)
-    {
-        // KubernetesClient's V1Status converter reads but does not write, so the Status is built as JSON here.
-        var status = new JsonObject
-        {
-            ["kind"] = "Status",
-            ["apiVersion"] = "v1",
-            ["metadata"] = new JsonObject(),
-            ["status"] = "Failure",
-            ["message"] = $"{endpoint} is not supported for wasm containers: {why}",
-            ["reason"] = "BadRequest",
-            ["code"] = StatusCodes.Status400BadRequest,
-        };
-        return KubeletServer.WriteWholeAsync(context, StatusCodes.Status400BadRequest, "application/json", status.ToJsonString(), context.RequestAborted);
-    }
+    private static Task WriteAsync(HttpContext context, string endpoint, string why) =>
+        KubeletServer.WriteStatusAsync(context, StatusCodes.Status400BadRequest, "BadRequest", $"{endpoint} is not supported for wasm containers: {why}", context.RequestAborted);
 }

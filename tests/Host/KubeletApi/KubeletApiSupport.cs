@@ -116,7 +116,7 @@ internal sealed class KubeletApiHost : IAsyncDisposable
 
     public Uri BaseAddress => new($"https://127.0.0.1:{Server.Endpoint.Port}");
 
-    public static async Task<KubeletApiHost> StartAsync(CancellationToken cancellationToken, TimeProvider? time = null, Func<KubeletServerOptions, KubeletServerOptions>? configure = null)
+    public static async Task<KubeletApiHost> StartAsync(CancellationToken cancellationToken, TimeProvider? time = null, Func<KubeletServerOptions, KubeletServerOptions>? configure = null, Krustlet.Host.KubeletApi.Auth.IKubeletReviews? reviews = null)
     {
         var root = Directory.CreateTempSubdirectory("krustlet-kubelet-api-").FullName;
         var ca = TestPki.CreateCa("test client CA");
@@ -132,7 +132,7 @@ internal sealed class KubeletApiHost : IAsyncDisposable
             LogFollowPollInterval = TimeSpan.FromMilliseconds(20),
         };
         var pods = new TestPods();
-        var server = new KubeletServer(configure?.Invoke(options) ?? options, pods, Path.Combine(root, "logs"), time, LoggerFactory.Create(b => b.AddConsole().SetMinimumLevel(LogLevel.Warning)));
+        var server = new KubeletServer(configure?.Invoke(options) ?? options, pods, Path.Combine(root, "logs"), time, LoggerFactory.Create(b => b.AddConsole().SetMinimumLevel(LogLevel.Warning)), reviews);
         await server.StartAsync(cancellationToken);
         return new KubeletApiHost(root, server, pods, ca);
     }
