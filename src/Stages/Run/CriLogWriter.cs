@@ -41,7 +41,7 @@ public sealed class CriLogWriter : IDisposable
     private readonly Lock _lock = new();
     private readonly List<byte> _stdout = [];
     private readonly List<byte> _stderr = [];
-    private FileStream _file;
+    private FileStream? _file;
 
     public CriLogWriter(string path, LogRotationOptions rotation, TimeProvider? time = null)
     {
@@ -93,7 +93,26 @@ public sealed class CriLogWriter : IDisposable
                 }
             }
 
-            _file.Flush();
+            _file?.Flush();
+        }
+    }
+
+    /// <summary>
+    /// Closes the file until the next write reopens it (appending), keeping what is buffered of an
+    /// unfinished line: a guest that sleeps long holds no file descriptor meanwhile, so the number of
+    /// sleeping containers is not bounded by the process's open-file limit.
+    /// </summary>
+    public void CloseUntilNextWrite()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _file?.Dispose();
+            _file = null;
         }
     }
 
@@ -112,7 +131,7 @@ public sealed class CriLogWriter : IDisposable
                 WriteEntry(LogStream.Stderr, _stderr, partial: false);
             }
 
-            _file.Flush();
+            _file?.Flush();
         }
     }
 
@@ -130,7 +149,8 @@ public sealed class CriLogWriter : IDisposable
         }
 
         Complete();
-        _file.Dispose();
+        _file?.Dispose();
+        _file = null;
     }
 
     /// <summary>The CRI timestamp: RFC 3339 in UTC with nanoseconds.</summary>
@@ -141,20 +161,22 @@ public sealed class CriLogWriter : IDisposable
     {
         var prefix = Encoding.ASCII.GetBytes($"{Timestamp(_time.GetUtcNow())} {(stream == LogStream.Stdout ? "stdout" : "stderr")} {(partial ? 'P' : 'F')} ");
         var length = prefix.Length + buffer.Count + 1;
-        if (_file.Length > 0 && _file.Length + length > _rotation.MaxSizeBytes)
+        var file = _file ??= Open(_path);
+        if (file.Length > 0 && file.Length + length > _rotation.MaxSizeBytes)
         {
             Rotate();
         }
 
-        _file.Write(prefix);
-        _file.Write(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(buffer));
-        _file.WriteByte((byte)'\n');
+        file = _file ??= Open(_path); // a rotation opened a new one
+        file.Write(prefix);
+        file.Write(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(buffer));
+        file.WriteByte((byte)'\n');
         buffer.Clear();
     }
 
     private void Rotate()
     {
-        _file.Dispose();
+        _file?.Dispose();
         if (_rotation.MaxFiles == 1)
         {
             File.Delete(_path);

@@ -18,6 +18,27 @@ public sealed class CriLogWriterTests
     private static readonly DateTimeOffset Noon = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
 
     [TestMethod]
+    public void A_log_closed_until_the_next_write_holds_no_descriptor_and_keeps_the_unfinished_line()
+    {
+        var path = Path.Combine(_dir, "0.log");
+        using (var log = new CriLogWriter(path, LogRotationOptions.Default, new FakeTimeProvider(Noon)))
+        {
+            log.Write(LogStream.Stdout, "one\ntw"u8);
+            var open = OpenDescriptorsOn(path);
+            log.CloseUntilNextWrite();
+            Assert.AreEqual(open - 1, OpenDescriptorsOn(path), "the file is closed while the guest sleeps");
+            log.Write(LogStream.Stdout, "o\n"u8);
+        }
+
+        CollectionAssert.AreEqual(
+            new[] { "2026-11-26T12:00:00.000000000Z stdout F one", "2026-11-26T12:00:00.000000000Z stdout F two" },
+            File.ReadAllLines(path));
+    }
+
+    private static int OpenDescriptorsOn(string path) =>
+        new DirectoryInfo("/proc/self/fd").GetFileSystemInfos().Count(fd => fd.LinkTarget == path);
+
+    [TestMethod]
     public void Lines_are_split_on_newlines_and_a_write_may_span_several_calls()
     {
         var path = Path.Combine(_dir, "0.log");

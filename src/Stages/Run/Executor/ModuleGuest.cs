@@ -30,6 +30,9 @@ internal sealed class ModuleGuest : IGuest
     private ITimer? _deadline;
     private long _sleeps;
 
+    /// <summary>A sleep at least this long closes the container's log file until its next write.</summary>
+    private static readonly TimeSpan LogIdleClose = TimeSpan.FromSeconds(2);
+
     public ModuleGuest(WasmEngineHost host, ContainerLaunch launch, ContainerControl control, TimeProvider time, CriLogWriter log)
     {
         _host = host;
@@ -146,6 +149,11 @@ internal sealed class ModuleGuest : IGuest
     private void ArmSleep(TimeSpan duration)
     {
         var sleep = Interlocked.Increment(ref _sleeps);
+        if (duration >= LogIdleClose)
+        {
+            _log.CloseUntilNextWrite(); // a long sleep holds no file descriptor
+        }
+
         if (_time == TimeProvider.System)
         {
             // On the real clock the executor's threads keep the timer: no timer thread, no pool hop.

@@ -43,6 +43,7 @@ public sealed class ExecutorTests
         var artifact = await Compile(host, WasmFixtures.C("sleeper"));
         Assert.AreEqual(ExitKind.Exited, (await pool.RunAsync(Launch(artifact, "warm", "0", "1"), new ContainerControl(time), TestContext.CancellationToken)).Kind);
         var before = ThreadsOfThisProcess();
+        var descriptorsBefore = Directory.GetFileSystemEntries("/proc/self/fd").Length;
 
         var controls = Enumerable.Range(0, guests).Select(_ => new ContainerControl(time)).ToArray();
         var parked = time.WhenTimers(guests); // each guest arms one timer when it parks in nanosleep
@@ -53,6 +54,8 @@ public sealed class ExecutorTests
         Assert.AreEqual(guests, pool.LiveGuests);
         Assert.AreEqual(guests, host.Native.Scheduler.ParkedGuests, "every guest is parked in its sleep");
         Assert.IsTrue(during - before <= host.Native.Scheduler.Threads + 4, $"threads: {before} with one finished guest, {during} with {guests} sleeping");
+        var descriptors = Directory.GetFileSystemEntries("/proc/self/fd").Length;
+        Assert.IsTrue(descriptors - descriptorsBefore < 100, $"file descriptors: {descriptorsBefore} before, {descriptors} with {guests} sleeping (a long sleep closes the guest's log)");
 
         // The clock never moves: each kill has to wake its parked guest itself.
         foreach (var control in controls)
