@@ -115,7 +115,8 @@ public sealed record WasmEngineOptions
 /// </summary>
 public sealed class WasmEngineHost : IDisposable
 {
-    private readonly ITimer _ticker;
+    private readonly Thread _ticker;
+    private readonly ManualResetEventSlim _stopTicking = new(false, spinCount: 0);
 
     public WasmEngineHost(WasmEngineOptions options)
     {
@@ -155,11 +156,8 @@ public sealed class WasmEngineHost : IDisposable
 
         // The epoch must advance in real time whatever clock the rest of the agent uses: each tick ends
         // the time slice of every running core-module guest and lets a component see a kill.
-        _ticker = TimeProvider.System.CreateTimer(_ =>
-        {
-            Native.Engine.IncrementEpoch();
-            Engine.IncrementEpoch();
-        }, null, options.EpochTick, options.EpochTick);
+        _ticker = new Thread(Tick) { IsBackground = true, Name = "wasm-epoch" };
+        _ticker.Start();
     }
 
     /// <summary>Wasmtime.Dotnet's engine: components only (WASI 0.2 runs on its own threads, docs/architecture.md).</summary>
@@ -190,10 +188,26 @@ public sealed class WasmEngineHost : IDisposable
 
     public void Dispose()
     {
-        _ticker.Dispose();
+        _stopTicking.Set();
+        _ticker.Join();
+        _stopTicking.Dispose();
         Native.Dispose();
         WasiLinker.Dispose();
         Engine.Dispose();
+    }
+
+    /// <summary>
+    /// Advances both epochs every <see cref="WasmEngineOptions.EpochTick"/> on a thread of its own. A
+    /// System.Threading.Timer would fire on the thread pool, whose workers spin after every callback:
+    /// a quarter of the agent's CPU at 100 ticks a second (perf, docs/benchmarks.md).
+    /// </summary>
+    private void Tick()
+    {
+        while (!_stopTicking.Wait(Options.EpochTick))
+        {
+            Native.Engine.IncrementEpoch();
+            Engine.IncrementEpoch();
+        }
     }
 
     private static string ComputeFingerprint(WasmEngineOptions options)
