@@ -103,6 +103,12 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
         }
     }
 
+    /// <summary>
+    /// Fetches a blob unless the store has it. Fetches are shared by content digest: a blob in flight for
+    /// another image (another tag, the same image by digest, another repository) is waited for, never
+    /// fetched twice. A waiter whose shared fetch failed (another pull's registry or credentials) tries
+    /// once with its own source, so it never fails for another pull's reason.
+    /// </summary>
     private async Task FetchAsync(ImageReference image, IImageSource source, Descriptor blob, long limit, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
     {
         if (store.Has(blob.Digest))
@@ -116,10 +122,41 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
             throw new BlobVerificationException($"blob {blob.Digest} of {image} is {blob.Size} bytes, over the limit of {limit}");
         }
 
+        // The fetch itself never sees a waiter's token: it goes on for whoever waits next.
+        var mine = new Lazy<Task>(() => FetchUnlessStoredAsync(image, source, blob, limit, progress, CancellationToken.None));
+        var shared = _blobFetches.GetOrAdd(blob.Digest, mine);
+        try
+        {
+            await shared.Value.WaitAsync(cancellationToken);
+        }
+        catch (Exception ex) when (shared != mine && !cancellationToken.IsCancellationRequested && ex is RegistryException or BlobVerificationException or IOException)
+        {
+            await FetchUnlessStoredAsync(image, source, blob, limit, progress, cancellationToken);
+        }
+        finally
+        {
+            if (shared == mine)
+            {
+                _blobFetches.TryRemove(new KeyValuePair<string, Lazy<Task>>(blob.Digest, mine));
+            }
+        }
+
+        progress?.Report(new PullProgress(blob.Digest, blob.Size, blob.Size, Done: true));
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Task>> _blobFetches = new(StringComparer.Ordinal);
+
+    private async Task FetchUnlessStoredAsync(ImageReference image, IImageSource source, Descriptor blob, long limit, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        if (store.Has(blob.Digest))
+        {
+            return; // stored by a fetch that ended between our check and this one
+        }
+
         await using var stream = await source.OpenBlobAsync(blob.Digest, cancellationToken);
         await using var counted = new VerifyingStream(stream, blob, progress);
         await store.PutAsync(counted, blob.Digest, limit, $"blob {blob.Digest}", cancellationToken);
-        progress?.Report(new PullProgress(blob.Digest, counted.Bytes, blob.Size, Done: true));
     }
 
     /// <summary>Reports every 4 MiB read, and fails a blob longer or shorter than its descriptor says.</summary>

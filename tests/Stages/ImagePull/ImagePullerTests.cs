@@ -233,6 +233,32 @@ public sealed class ImagePullerTests
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Blobs_are_fetched_once_by_content_digest_across_tags_digests_and_repositories()
+    {
+        var module = WasmFixtures.C("hello");
+        var first = Ref($"{Unique("shared-a")}:v1");
+        var second = Ref($"{Unique("shared-b")}:v2");
+        var manifestDigest = await WasmArtifactPusher.PushAsync(_client, first, module, null, TestContext.CancellationToken);
+        await WasmArtifactPusher.PushAsync(_client, second, module, null, TestContext.CancellationToken);
+        var byDigest = ImageReference.Parse($"{_registry.Host}/{first.Repository}@{manifestDigest}");
+        var puller = Puller();
+        using var start = new Barrier(6);
+
+        var pulls = await Task.WhenAll(new[] { first, second, byDigest, first, second, byDigest }.Select(image => Task.Run(
+            () =>
+            {
+                start.SignalAndWait(TestContext.CancellationToken);
+                return puller.PullAsync(image, PullPolicy.Always, null, TestContext.CancellationToken);
+            },
+            TestContext.CancellationToken)));
+
+        Assert.AreEqual(2, _handler.BlobGets, "one config and one layer, whichever reference asked first");
+        Assert.IsTrue(_handler.ManifestGets is >= 3 and <= 6, $"each reference's manifest is its own ({_handler.ManifestGets})");
+        Assert.IsTrue(pulls.All(p => p.Digest == WasmFixtures.Digest(module)));
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task Pull_policies_decide_when_the_registry_is_asked()
     {
         var image = Ref($"{Unique("policy")}:v1");
