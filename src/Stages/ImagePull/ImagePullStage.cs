@@ -29,6 +29,7 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
 
     private readonly PodRetry _retry = new((context ?? throw new ArgumentNullException(nameof(context))).Reenter, backoff, time);
     private readonly PodEvents.IPodEventRecorder _events = events ?? PodEvents.NullPodEventRecorder.Instance;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Pod, string Image), string> _lastErrors = new();
 
     public string Name => StageNames.ImagePull;
 
@@ -60,7 +61,9 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
 
             if (_retry.IsWaiting(item.Key, container.Image))
             {
-                return StageOutcome.Fail(KubeletReasons.ImagePullBackOff, $"container {container.Name}: Back-off pulling image \"{container.Image}\"");
+                // As the kubelet (1.30+) says it: the back-off keeps the last pull's error.
+                var last = _lastErrors.TryGetValue((item.Key, container.Image), out var lastError) ? $": {KubeletReasons.ErrImagePull}: {lastError}" : string.Empty;
+                return StageOutcome.Fail(KubeletReasons.ImagePullBackOff, $"container {container.Name}: Back-off pulling image \"{container.Image}\"{last}");
             }
 
             try
@@ -70,12 +73,14 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
                 pulled[container.Name] = await puller.PullAsync(image, PolicyFor(container, image), credentials, cancellationToken);
                 _events.Record(pod, false, KubeletReasons.PulledImage, $"Successfully pulled image \"{container.Image}\"", container.Name);
                 _retry.Clear(item.Key, container.Image);
+                _lastErrors.TryRemove((item.Key, container.Image), out _);
             }
             catch (ImagePullException ex)
             {
                 _events.Record(pod, true, KubeletReasons.FailedToPullImage, $"Failed to pull image \"{container.Image}\": {ex.Message}", container.Name);
                 if (ex.Reason == KubeletReasons.ErrImagePull)
                 {
+                    _lastErrors[(item.Key, container.Image)] = ex.Message;
                     _retry.Schedule(item.Key, container.Image, "image pull backoff expired");
 
                     // Run the pod again now: within the backoff it reports ImagePullBackOff, as the kubelet does.
@@ -95,6 +100,11 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
     {
         ArgumentNullException.ThrowIfNull(item);
         _retry.ClearPod(item.Key);
+        foreach (var key in _lastErrors.Keys.Where(k => k.Pod == item.Key).ToList())
+        {
+            _lastErrors.TryRemove(key, out _);
+        }
+
         return ValueTask.FromResult(StageOutcome.Continue);
     }
 
