@@ -252,12 +252,58 @@ public sealed partial class StaticPodSource : IEventSource<V1Pod>
             .Concat(state.ConfigMaps.Select(c => $"configmap {c.Metadata.NamespaceProperty}/{c.Metadata.Name}"))
             .Concat(state.Secrets.Select(s => $"secret {s.Metadata.NamespaceProperty}/{s.Metadata.Name}"));
 
+    /// <summary>
+    /// Says which document has no apiVersion or kind, or one this agent does not take, before the
+    /// Kubernetes deserializer would say it with a dictionary's exception text. Aliases are not
+    /// expanded here (a billion-laughs file costs nothing); a YAML error surfaces with its line and column.
+    /// </summary>
+    private static string? KindProblem(string text)
+    {
+        var stream = new YamlDotNet.RepresentationModel.YamlStream();
+        stream.Load(new StringReader(text));
+        for (var i = 0; i < stream.Documents.Count; i++)
+        {
+            var where = stream.Documents.Count > 1 ? $"document {i + 1}: " : string.Empty;
+            if (stream.Documents[i].RootNode is YamlDotNet.RepresentationModel.YamlScalarNode { Value: null or "" })
+            {
+                continue; // an empty document (a trailing ---)
+            }
+
+            if (stream.Documents[i].RootNode is not YamlDotNet.RepresentationModel.YamlMappingNode root)
+            {
+                return $"{where}not an object (a manifest is a mapping with apiVersion, kind, metadata)";
+            }
+
+            string? Field(string name) =>
+                root.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode(name), out var value) && value is YamlDotNet.RepresentationModel.YamlScalarNode { Value: { Length: > 0 } scalar } ? scalar : null;
+            var apiVersion = Field("apiVersion");
+            var kind = Field("kind");
+            if (apiVersion is null || kind is null)
+            {
+                return $"{where}{(apiVersion is null ? "apiVersion" : "kind")} is not set (line {root.Start.Line})";
+            }
+
+            if (!Kinds.ContainsKey($"{apiVersion}/{kind}"))
+            {
+                return $"{where}{kind} ({apiVersion}) is not a kind a static pod manifest holds: one v1 Pod, with v1 ConfigMaps and Secrets it uses";
+            }
+        }
+
+        return null;
+    }
+
     private (FileState? State, string? Problem) Parse(string file, byte[] content)
     {
         List<object> objects;
         try
         {
-            objects = KubernetesYaml.LoadAllFromString(System.Text.Encoding.UTF8.GetString(content), Kinds);
+            var text = System.Text.Encoding.UTF8.GetString(content);
+            if (KindProblem(text) is { } kind)
+            {
+                return (null, kind);
+            }
+
+            objects = KubernetesYaml.LoadAllFromString(text, Kinds);
         }
         catch (YamlException ex)
         {

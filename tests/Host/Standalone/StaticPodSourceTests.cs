@@ -200,6 +200,30 @@ public sealed class StaticPodSourceTests
 
     [TestMethod]
     [Timeout(30_000, CooperativeCancellation = true)]
+    public async Task Unknown_kinds_missing_fields_and_alias_bombs_get_a_reason_not_an_exception_text()
+    {
+        Write("good.yaml", PodYaml("good"));
+        Write("banana.yaml", "apiVersion: v1\nkind: Banana\nmetadata:\n  name: b\n");
+        Write("noversion.yaml", "kind: Pod\nmetadata:\n  name: n\n");
+        Write("bomb.yaml", "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n");
+        Write("list.yaml", "- apiVersion: v1\n  kind: Pod\n");
+        Write("second.yaml", PodYaml("second").TrimEnd() + "\n---\napiVersion: v1\nkind: Banana\n");
+        await using var reader = Start();
+
+        await reader.NextAsync(TestContext.CancellationToken);
+        await reader.RescanUntilAsync(() => reader.Source.Scans >= 1, TestContext.CancellationToken);
+
+        var problems = reader.Source.Problems;
+        Assert.AreEqual("Banana (v1) is not a kind a static pod manifest holds: one v1 Pod, with v1 ConfigMaps and Secrets it uses", problems["banana.yaml"]);
+        Assert.AreEqual("apiVersion is not set (line 1)", problems["noversion.yaml"]);
+        Assert.AreEqual("apiVersion is not set (line 1)", problems["bomb.yaml"]);
+        Assert.AreEqual("not an object (a manifest is a mapping with apiVersion, kind, metadata)", problems["list.yaml"]);
+        StringAssert.StartsWith(problems["second.yaml"], "document 2: Banana (v1)");
+        Assert.IsFalse(problems.Values.Any(p => p.Contains("dictionary", StringComparison.Ordinal) || p.Contains("current state of the object", StringComparison.Ordinal)));
+    }
+
+    [TestMethod]
+    [Timeout(30_000, CooperativeCancellation = true)]
     public async Task An_invalid_file_is_reported_precisely_while_the_others_run()
     {
         Write("good.yaml", PodYaml("good"));
