@@ -257,6 +257,20 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
         var wasmFiles = new List<string>();
         foreach (var layer in layers)
         {
+            try
+            {
+                await ScanLayerAsync(layer);
+            }
+            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException)
+            {
+                // The layer matched its digest, so the image itself holds a broken archive.
+                var archive = MediaTypes.IsGzip(layer.MediaType) ? "gzip-compressed tar archive" : "tar archive";
+                throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to pull image \"{image}\": layer {layer.Digest} ({layer.MediaType}) is not a readable {archive}: {ex.Message}", ex);
+            }
+        }
+
+        async Task ScanLayerAsync(Descriptor layer)
+        {
             await using var file = File.OpenRead(store.BlobPath(layer.Digest));
             await using Stream content = MediaTypes.IsGzip(layer.MediaType) ? new GZipStream(file, CompressionMode.Decompress) : file;
             await using var tar = new TarReader(content);

@@ -199,6 +199,22 @@ public sealed class ImagePullerTests
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
+    [DataRow(MediaTypes.OciLayerTarGzip, "gzip-compressed tar archive")]
+    [DataRow(MediaTypes.OciLayerTar, "tar archive")]
+    public async Task A_layer_that_is_not_a_readable_archive_is_named_with_its_digest(string mediaType, string archive)
+    {
+        var repository = Unique("broken");
+        var garbage = new TestImages.Blob(mediaType, [.. Enumerable.Range(0, 4096).Select(i => (byte)(i * 7 + 3))]);
+        await Images.PushAsync(repository, "v1", TestImages.ImageConfig(entrypoint: ["/app.wasm"]), [garbage], cancellationToken: TestContext.CancellationToken);
+
+        var ex = await Assert.ThrowsExactlyAsync<ImagePullException>(() => Puller().PullAsync(Ref($"{repository}:v1"), PullPolicy.Always, null, TestContext.CancellationToken));
+
+        Assert.AreEqual(KubeletReasons.ErrImagePull, ex.Reason);
+        StringAssert.StartsWith(ex.Message, $"failed to pull image \"{Ref($"{repository}:v1")}\": layer {garbage.Digest} ({mediaType}) is not a readable {archive}: ");
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task A_module_that_is_a_link_is_refused()
     {
         var repository = Unique("link");
