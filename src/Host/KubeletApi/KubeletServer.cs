@@ -26,6 +26,12 @@ namespace Krustlet.Host.KubeletApi;
 /// </summary>
 public sealed partial class KubeletServer : IAsyncDisposable
 {
+    /// <summary>The longest request URI answered (Kestrel's HTTP/1.1 request-line limit, 8 KiB); longer is 414.</summary>
+    public const int MaxUriBytes = 8 * 1024;
+
+    /// <summary>How large HTTP/2 request headers may be before Kestrel resets the stream (so a long path still gets its 414).</summary>
+    private const int MaxHeaderBytes = 256 * 1024;
+
     /// <summary>Meters whose names match this are exported on <c>/metrics</c>.</summary>
     public const string MeterPattern = "Krustlet*";
 
@@ -213,6 +219,13 @@ public sealed partial class KubeletServer : IAsyncDisposable
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+
+            // An over-long URL is answered 414 on every protocol by the first middleware. Kestrel's own
+            // limits answer 414 only over HTTP/1.x; over HTTP/2, where the path is a header, they reset
+            // the stream with no answer (curl saw none). So they are raised well above MaxUriBytes.
+            kestrel.Limits.MaxRequestLineSize = MaxHeaderBytes;
+            kestrel.Limits.Http2.MaxRequestHeaderFieldSize = MaxHeaderBytes;
+            kestrel.Limits.MaxRequestHeadersTotalSize = MaxHeaderBytes;
             kestrel.Listen(IPAddress.Parse(_options.Address), _options.Port, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
             {
                 ServerCertificateSelector = (_, _) => _certificate,
@@ -228,6 +241,16 @@ public sealed partial class KubeletServer : IAsyncDisposable
 
         var app = builder.Build();
         var logs = new ContainerLogsEndpoint(_pods, _logRoot, _time, _options.LogFollowPollInterval);
+        app.Use(async (context, next) =>
+        {
+            if ((context.Request.Path.Value?.Length ?? 0) + context.Request.QueryString.Value?.Length > MaxUriBytes)
+            {
+                await WriteStatusAsync(context, StatusCodes.Status414UriTooLong, "RequestURITooLong", $"the request URI is longer than {MaxUriBytes} bytes", context.RequestAborted);
+                return;
+            }
+
+            await next(context);
+        });
         app.Use(async (context, next) =>
         {
             if (context.Request.Path != "/healthz")

@@ -4,7 +4,7 @@ using System.Text;
 
 namespace Krustlet.Host.Tests.KubeletApi;
 
-/// <summary>HTTP/1.0 clients (ab, curl --http1.0) get answers: over ALPN "http/1.0" or none, with a Content-Length.</summary>
+/// <summary>HTTP/1.0 clients (ab, curl --http1.0) get answers: over ALPN "http/1.0" or none, with a Content-Length; an over-long URL gets 414 on every protocol.</summary>
 [TestClass]
 public sealed class Http10Tests
 {
@@ -41,5 +41,25 @@ public sealed class Http10Tests
             StringAssert.StartsWith(refused, "HTTP/1.1 401 Unauthorized\r\n");
             StringAssert.Contains(refused, "Content-Length: ");
         }
+    }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task An_over_long_url_is_answered_414_over_http_1_1_and_http_2()
+    {
+        await using var host = await KubeletApiHost.StartAsync(TestContext.CancellationToken);
+        using var client = host.Authorized();
+        var url = "/pods?x=" + new string('a', 60_000);
+        foreach (var version in new[] { System.Net.HttpVersion.Version11, System.Net.HttpVersion.Version20 })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, url) { Version = version, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+            using var response = await client.SendAsync(request, TestContext.CancellationToken);
+
+            Assert.AreEqual(System.Net.HttpStatusCode.RequestUriTooLong, response.StatusCode, $"HTTP/{version}");
+            Assert.AreEqual(version, response.Version);
+        }
+
+        using var fine = await client.GetAsync("/pods?x=" + new string('a', 2_000), TestContext.CancellationToken);
+        Assert.AreEqual(System.Net.HttpStatusCode.OK, fine.StatusCode, "a long but bounded URL is served");
     }
 }
