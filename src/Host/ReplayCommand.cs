@@ -200,7 +200,7 @@ internal static class ReplayCommand
             await output.WriteLineAsync($"{timeline[0].Namespace}/{timeline[0].Name} ({timeline[0].Uid})");
             foreach (var report in timeline)
             {
-                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  +{(report.At - start).TotalSeconds,8:0.000}s  {Phase(report),-10} {Describe(report)}"));
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  +{(report.At - start).TotalSeconds,8:0.000}s  {PodTimelineText.Phase(report),-10} {PodTimelineText.Describe(report)}"));
             }
         }
 
@@ -254,37 +254,6 @@ internal static class ReplayCommand
 
     private static string Sample(IReadOnlyList<string> keys) =>
         string.Join(", ", keys.Take(5)) + (keys.Count > 5 ? $" and {keys.Count - 5} more" : string.Empty);
-
-    private static string Phase(PodReport report) => report.Kind switch
-    {
-        PodReportKind.Deleted => "Deleted",
-        _ when report.Runtime is { } runtime => runtime.Phase.ToString(),
-        PodReportKind.Failed when Stages.StatusReport.StatusReportStage.ContainerWaitingReasons.Contains(report.Reason ?? string.Empty) => "Pending",
-        PodReportKind.Failed => "Failed",
-        _ => "Pending",
-    };
-
-    private static string Describe(PodReport report)
-    {
-        var parts = new List<string>();
-        if (report.Reason is not null)
-        {
-            parts.Add($"{report.Reason}: {report.Message}");
-        }
-
-        foreach (var container in report.Runtime?.Containers ?? [])
-        {
-            parts.Add(container.State switch
-            {
-                Stages.Run.RunningState => $"{container.Name}=Running",
-                Stages.Run.WaitingState w => $"{container.Name}=Waiting({w.Reason})",
-                Stages.Run.TerminatedState t => string.Create(CultureInfo.InvariantCulture, $"{container.Name}=Terminated({t.Reason}, {t.ExitCode})"),
-                _ => container.Name,
-            } + (container.RestartCount > 0 ? string.Create(CultureInfo.InvariantCulture, $" restarts={container.RestartCount}") : string.Empty));
-        }
-
-        return string.Join("; ", parts);
-    }
 
     /// <summary>
     /// The pipeline's counters and stage durations, per stage, gathered with a <see cref="MeterListener"/>.
