@@ -85,13 +85,18 @@ function update(snapshot) {
   if (changed) loadPods();
 }
 
+// The phase buttons and the table rows are changed in place, not redrawn each second, so a click
+// never lands on an element that has just been replaced.
 function drawPhases() {
   const nav = document.getElementById("phases");
-  nav.replaceChildren();
   for (const [phase, count] of Object.entries(state.phases)) {
-    const button = el("button", { type: "button", "data-phase": phase, class: phase === state.phase ? "selected" : "" }, nav);
+    let button = nav.querySelector(`button[data-phase="${phase}"]`);
+    if (!button) {
+      button = el("button", { type: "button", "data-phase": phase }, nav);
+      button.onclick = () => { state.phase = phase; state.page = 0; drawPhases(); loadPods(); };
+    }
     button.textContent = `${phase} ${count}`;
-    button.onclick = () => { state.phase = phase; state.page = 0; drawPhases(); loadPods(); };
+    button.classList.toggle("selected", phase === state.phase);
   }
 }
 
@@ -104,17 +109,20 @@ async function loadPods() {
     const response = await fetch(`/pipeline/pods?phase=${encodeURIComponent(state.phase)}&page=${state.page}&size=${state.size}`);
     const body = await response.json();
     state.total = body.total;
+    const pages = Math.max(1, Math.ceil(state.total / state.size));
+    document.getElementById("page").textContent = `page ${state.page + 1} of ${pages} (${state.total} pods)`;
+    document.getElementById("previous").disabled = state.page === 0;
+    document.getElementById("next").disabled = state.page + 1 >= pages;
     const rows = document.querySelector("#pods tbody");
+    const shown = JSON.stringify(body.pods);
+    if (rows.dataset.shown === shown) return;
+    rows.dataset.shown = shown;
     rows.replaceChildren();
     for (const pod of body.pods) {
       const row = el("tr", { "data-uid": pod.uid }, rows);
       for (const value of [pod.name, pod.namespace, pod.phase, new Date(pod.seenAt).toLocaleTimeString()]) el("td", {}, row).textContent = value;
       row.onclick = () => { state.selected = pod.uid; loadPod(); };
     }
-    const pages = Math.max(1, Math.ceil(state.total / state.size));
-    document.getElementById("page").textContent = `page ${state.page + 1} of ${pages} (${state.total} pods)`;
-    document.getElementById("previous").disabled = state.page === 0;
-    document.getElementById("next").disabled = state.page + 1 >= pages;
   } finally {
     const again = loading.again;
     loading = null;
