@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 # - clang, lld, wasi-libc, libclang-rt-dev-wasm32: build the C test programs for wasm32-wasi at test time;
 # - wabt: wat2wasm turns the WebAssembly text fixtures into binaries;
 # - docker-registry (distribution 2.8) and apache2-utils (htpasswd): the real registry the image pull
-#   tests start on 127.0.0.1.
-packages=(clang lld wasi-libc libclang-rt-dev-wasm32 wabt docker-registry apache2-utils)
+#   tests start on 127.0.0.1;
+# - chromium and chromium-driver: the pipeline page's browser test (Selenium drives Debian's own
+#   browser; nothing is downloaded at test time).
+packages=(clang lld wasi-libc libclang-rt-dev-wasm32 wabt docker-registry apache2-utils chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

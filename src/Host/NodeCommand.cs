@@ -4,6 +4,7 @@ using Krustlet.Host.Agent;
 using Krustlet.Host.Certificates;
 using Krustlet.Host.Configuration;
 using Krustlet.Host.KubeletApi.Auth;
+using Krustlet.Host.PipelinePage;
 using Krustlet.Stages.Admission;
 using Krustlet.Stages.Kubernetes;
 using Microsoft.Extensions.Logging;
@@ -63,8 +64,13 @@ internal static class NodeCommand
             events,
             NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods));
         await using var runtime = AgentRuntime.Start(settings, services, saveState: true, context.LoggerFactory, context.MeterFactory, context.Time);
-        await using var api = await runtime.StartKubeletApiAsync(context.LoggerFactory, context.Time, cancellationToken, reviews: new KubernetesReviews(client));
+        await using var page = PipelinePageHost.Create(runtime, TimeSpan.FromSeconds(1), context.LoggerFactory, context.Time);
+        await using var api = await runtime.StartKubeletApiAsync(context.LoggerFactory, context.Time, cancellationToken, reviews: new KubernetesReviews(client), routes: page?.KubeletRoutes);
         await output.WriteLineAsync($"kubelet API on https://{api.Endpoint}");
+        if (page is not null)
+        {
+            await output.WriteLineAsync(await page.StartAsync(api.Endpoint, cancellationToken));
+        }
 
         var nodeOptions = new NodeOptions(settings.NodeName, settings.NodeIp, settings.MaxPods)
         {

@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
 using System.CommandLine;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using k8s.Models;
 using Krustlet.Host.Agent;
@@ -89,15 +92,20 @@ internal static class ReplayCommand
         using var metrics = new StageMetrics();
         var source = WatchStreamReplaySource<V1Pod>.FromFile(path, PodWatchDecoder.Instance, pace);
         IReadOnlyDictionary<string, IReadOnlyList<PodReport>> timelines;
+        TimeSpan played;
+        var settled = true;
+        PodPipelineShutdown shutdown;
         try
         {
             await using (var runtime = AgentRuntime.Start(settings, new AgentServices(new StaticPodResources(), writer, NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods)), saveState: false))
             {
                 metrics.Listen(runtime.Instruments.Meter);
-                using var changed = new SemaphoreSlim(0);
-                runtime.Pods.Changed += (_, _) => changed.Release();
+                var changes = new StrongBox<long>();
+                runtime.Pods.Changed += (_, _) => Interlocked.Increment(ref changes.Value);
+                var started = Stopwatch.GetTimestamp();
                 await runtime.RunAsync(source, cancellationToken);
                 await runtime.Pipeline.WaitForIdleAsync(cancellationToken);
+                played = Stopwatch.GetElapsedTime(started);
 
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 deadline.CancelAfter(settleTimeout);
@@ -107,22 +115,26 @@ internal static class ReplayCommand
                     bool changedLately;
                     do
                     {
-                        changedLately = await changed.WaitAsync(quiet, deadline.Token);
+                        var before = Interlocked.Read(ref changes.Value);
+                        await Task.Delay(quiet, deadline.Token);
+                        changedLately = Interlocked.Read(ref changes.Value) != before;
                     }
                     while (changedLately || !runtime.Pods.Pods().All(Settled));
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
+                    settled = false;
                     await output.WriteLineAsync($"(some pods had not settled after {settleTimeout.TotalSeconds:0}s; their timelines end where they were)");
                 }
 
                 // The timelines end here: what follows is the replay stopping its pods.
                 metrics.Collect();
                 timelines = writer.Timelines();
-                await runtime.StopAsync();
+                shutdown = await runtime.StopAsync();
             }
 
-            await PrintAsync(output, timelines, metrics, source);
+            await PrintAsync(output, timelines, metrics, source, played);
+            await PrintLeftAsync(output, shutdown, settled, settleTimeout);
             return source.Problems.Count == 0 ? 0 : 1;
         }
         finally
@@ -172,10 +184,11 @@ internal static class ReplayCommand
         return null;
     }
 
-    private static async Task PrintAsync(TextWriter output, IReadOnlyDictionary<string, IReadOnlyList<PodReport>> timelines, StageMetrics metrics, WatchStreamReplaySource<V1Pod> source)
+    private static async Task PrintAsync(TextWriter output, IReadOnlyDictionary<string, IReadOnlyList<PodReport>> timelines, StageMetrics metrics, WatchStreamReplaySource<V1Pod> source, TimeSpan played)
     {
         var start = timelines.Values.SelectMany(t => t).Select(r => r.At).DefaultIfEmpty().Min();
         await output.WriteLineAsync($"replayed {source.Played} events, {timelines.Count} pods");
+        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"through the pipeline in {played.TotalSeconds:0.000}s ({source.Played / Math.Max(played.TotalSeconds, 1e-6):#,0} events/s, first event read to last report written)"));
         foreach (var problem in source.Problems)
         {
             await output.WriteLineAsync($"skipped {problem}");
@@ -187,7 +200,7 @@ internal static class ReplayCommand
             await output.WriteLineAsync($"{timeline[0].Namespace}/{timeline[0].Name} ({timeline[0].Uid})");
             foreach (var report in timeline)
             {
-                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  +{(report.At - start).TotalSeconds,8:0.000}s  {Phase(report),-10} {Describe(report)}"));
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  +{(report.At - start).TotalSeconds,8:0.000}s  {PodTimelineText.Phase(report),-10} {PodTimelineText.Describe(report)}"));
             }
         }
 
@@ -200,77 +213,80 @@ internal static class ReplayCommand
 
         if (metrics.Events.Count > 0)
         {
-            await output.WriteLineAsync($"events: {string.Join(", ", metrics.Events.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => $"{e.Key} {e.Value}"))}");
+            // The gate's dispositions, in words: "pending" is an event that waited, not one left over.
+            var events = metrics.Events;
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"events: {events.GetValueOrDefault("dispatched")} started at once, {events.GetValueOrDefault("pending")} waited behind their pod's work item and then ran, {events.GetValueOrDefault("coalesced")} coalesced into a waiting one (a newer spec for the same pod), {events.GetValueOrDefault("dropped")} dropped (nothing new to do)"));
         }
     }
 
-    private static string Phase(PodReport report) => report.Kind switch
+    /// <summary>What the replay left undone when it stopped its pods, and why; "nothing" in a clean run.</summary>
+    private static async Task PrintLeftAsync(TextWriter output, PodPipelineShutdown shutdown, bool settled, TimeSpan settleTimeout)
     {
-        PodReportKind.Deleted => "Deleted",
-        _ when report.Runtime is { } runtime => runtime.Phase.ToString(),
-        PodReportKind.Failed when Stages.StatusReport.StatusReportStage.ContainerWaitingReasons.Contains(report.Reason ?? string.Empty) => "Pending",
-        PodReportKind.Failed => "Failed",
-        _ => "Pending",
-    };
-
-    private static string Describe(PodReport report)
-    {
-        var parts = new List<string>();
-        if (report.Reason is not null)
+        var graph = shutdown.Graph;
+        var why = settled
+            ? "the replay stopped its pods"
+            : string.Create(CultureInfo.InvariantCulture, $"the pods had not settled within --settle-timeout ({settleTimeout.TotalSeconds:0}s)");
+        var left = new List<string>();
+        if (graph.AbandonedKeys.Count > 0)
         {
-            parts.Add($"{report.Reason}: {report.Message}");
+            left.Add($"{graph.AbandonedKeys.Count} pods had events waiting that never ran ({why}): {Sample(graph.AbandonedKeys)}");
         }
 
-        foreach (var container in report.Runtime?.Containers ?? [])
+        if (graph.CancelledKeys.Count > 0)
         {
-            parts.Add(container.State switch
-            {
-                Stages.Run.RunningState => $"{container.Name}=Running",
-                Stages.Run.WaitingState w => $"{container.Name}=Waiting({w.Reason})",
-                Stages.Run.TerminatedState t => string.Create(CultureInfo.InvariantCulture, $"{container.Name}=Terminated({t.Reason}, {t.ExitCode})"),
-                _ => container.Name,
-            } + (container.RestartCount > 0 ? string.Create(CultureInfo.InvariantCulture, $" restarts={container.RestartCount}") : string.Empty));
+            left.Add($"{graph.CancelledKeys.Count} pods' work was cancelled at the shutdown deadline ({why}): {Sample(graph.CancelledKeys)}");
         }
 
-        return string.Join("; ", parts);
+        if (graph.StuckKeys.Count > 0)
+        {
+            left.Add($"{graph.StuckKeys.Count} pods' work ignored cancellation: {Sample(graph.StuckKeys)}");
+        }
+
+        if (shutdown.UnwrittenReports.Count > 0)
+        {
+            left.Add($"{shutdown.UnwrittenReports.Count} pods' last reports were not written in time: {Sample(shutdown.UnwrittenReports)}");
+        }
+
+        await output.WriteLineAsync(left.Count == 0
+            ? "left at the end: nothing (every event ran or was coalesced into one that ran, and every report was written)"
+            : "left at the end: " + string.Join("; ", left));
     }
 
-    /// <summary>The pipeline's counters and stage durations, per stage, gathered with a <see cref="MeterListener"/>.</summary>
+    private static string Sample(IReadOnlyList<string> keys) =>
+        string.Join(", ", keys.Take(5)) + (keys.Count > 5 ? $" and {keys.Count - 5} more" : string.Empty);
+
+    /// <summary>
+    /// The pipeline's counters and stage durations, per stage, gathered with a <see cref="MeterListener"/>.
+    /// Only the instruments printed are listened to, and each stage's figures have a lock of their own:
+    /// the callbacks run on the pipeline's hot path, several per work item.
+    /// </summary>
     private sealed class StageMetrics : IDisposable
     {
+        private static readonly HashSet<string> Listened = new(StringComparer.Ordinal)
+        {
+            "krustlet.stage.processed", "krustlet.stage.failed", "krustlet.stage.cancelled", "krustlet.stage.duration", "krustlet.pipeline.events",
+        };
+
         private readonly MeterListener _listener = new();
-        private readonly Dictionary<string, StageFigures> _stages = new(StringComparer.Ordinal);
-        private readonly Dictionary<string, long> _events = new(StringComparer.Ordinal);
-        private readonly Lock _lock = new();
+        private readonly ConcurrentDictionary<string, StageFigures> _stages = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<string, StrongBox<long>> _events = new(StringComparer.Ordinal);
 
         public IReadOnlyList<StageFigures> Stages
         {
             get
             {
-                lock (_lock)
-                {
-                    var order = Krustlet.Stages.StageNames.Defaults.Keys.ToList();
-                    return [.. _stages.Values.OrderBy(s => order.IndexOf(s.Name) is var i && i < 0 ? int.MaxValue : i)];
-                }
+                var order = Krustlet.Stages.StageNames.Defaults.Keys.ToList();
+                return [.. _stages.Values.OrderBy(s => order.IndexOf(s.Name) is var i && i < 0 ? int.MaxValue : i)];
             }
         }
 
-        public Dictionary<string, long> Events
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return new Dictionary<string, long>(_events, StringComparer.Ordinal);
-                }
-            }
-        }
+        public Dictionary<string, long> Events => _events.ToDictionary(e => e.Key, e => Interlocked.Read(ref e.Value.Value), StringComparer.Ordinal);
 
         public void Listen(Meter meter)
         {
             _listener.InstrumentPublished = (instrument, listener) =>
             {
-                if (instrument.Meter == meter)
+                if (instrument.Meter == meter && Listened.Contains(instrument.Name))
                 {
                     listener.EnableMeasurementEvents(instrument);
                 }
@@ -300,63 +316,84 @@ internal static class ReplayCommand
                 }
             }
 
-            lock (_lock)
+            if (instrument == "krustlet.pipeline.events" && disposition is not null)
             {
-                if (instrument == "krustlet.pipeline.events" && disposition is not null)
-                {
-                    _events[disposition] = _events.GetValueOrDefault(disposition) + (long)value;
-                    return;
-                }
+                Interlocked.Add(ref _events.GetOrAdd(disposition, _ => new StrongBox<long>()).Value, (long)value);
+                return;
+            }
 
-                if (stage is null)
-                {
-                    return;
-                }
-
-                if (!_stages.TryGetValue(stage, out var figures))
-                {
-                    _stages[stage] = figures = new StageFigures(stage);
-                }
-
-                switch (instrument)
-                {
-                    case "krustlet.stage.processed":
-                        figures.Processed += (long)value;
-                        break;
-                    case "krustlet.stage.failed":
-                        figures.Failed += (long)value;
-                        break;
-                    case "krustlet.stage.cancelled":
-                        figures.Cancelled += (long)value;
-                        break;
-                    case "krustlet.stage.duration":
-                        figures.Durations++;
-                        figures.TotalMilliseconds += value * 1000;
-                        figures.MaxMilliseconds = Math.Max(figures.MaxMilliseconds, value * 1000);
-                        break;
-                    default:
-                        break;
-                }
+            if (stage is not null)
+            {
+                _stages.GetOrAdd(stage, name => new StageFigures(name)).Record(instrument, value);
             }
         }
     }
 
     private sealed class StageFigures(string name)
     {
+        private readonly Lock _lock = new();
+        private long _processed;
+        private long _failed;
+        private long _cancelled;
+        private long _durations;
+        private double _totalMilliseconds;
+        private double _maxMilliseconds;
+
         public string Name { get; } = name;
 
-        public long Processed { get; set; }
+        public long Processed => Interlocked.Read(ref _processed);
 
-        public long Failed { get; set; }
+        public long Failed => Interlocked.Read(ref _failed);
 
-        public long Cancelled { get; set; }
+        public long Cancelled => Interlocked.Read(ref _cancelled);
 
-        public long Durations { get; set; }
+        public double MaxMilliseconds
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _maxMilliseconds;
+                }
+            }
+        }
 
-        public double TotalMilliseconds { get; set; }
+        public double MeanMilliseconds
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _durations == 0 ? 0 : _totalMilliseconds / _durations;
+                }
+            }
+        }
 
-        public double MaxMilliseconds { get; set; }
+        public void Record(string instrument, double value)
+        {
+            switch (instrument)
+            {
+                case "krustlet.stage.processed":
+                    Interlocked.Add(ref _processed, (long)value);
+                    break;
+                case "krustlet.stage.failed":
+                    Interlocked.Add(ref _failed, (long)value);
+                    break;
+                case "krustlet.stage.cancelled":
+                    Interlocked.Add(ref _cancelled, (long)value);
+                    break;
+                case "krustlet.stage.duration":
+                    lock (_lock)
+                    {
+                        _durations++;
+                        _totalMilliseconds += value * 1000;
+                        _maxMilliseconds = Math.Max(_maxMilliseconds, value * 1000);
+                    }
 
-        public double MeanMilliseconds => Durations == 0 ? 0 : TotalMilliseconds / Durations;
+                    break;
+                default:
+                    break;
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Krustlet.Host.Agent;
 using Krustlet.Host.Configuration;
 using Krustlet.Host.KubeletApi.Auth;
+using Krustlet.Host.PipelinePage;
 using Krustlet.Host.Standalone;
 using Krustlet.Stages.Admission;
 using Krustlet.Stages.ImagePull;
@@ -88,8 +89,13 @@ internal static class StandaloneCommand
         var services = new AgentServices(source.Resources, null, NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods));
         await using var runtime = AgentRuntime.Start(settings, services, saveState: true, context.LoggerFactory, context.MeterFactory, context.Time);
         var token = settings.TokenFile is null && settings.ClientCaFile is null ? LocalToken(settings) : null;
-        await using var api = await runtime.StartKubeletApiAsync(context.LoggerFactory, context.Time, cancellationToken, token is null ? null : [token.Value.Token]);
+        await using var page = PipelinePageHost.Create(runtime, TimeSpan.FromSeconds(1), context.LoggerFactory, context.Time);
+        await using var api = await runtime.StartKubeletApiAsync(context.LoggerFactory, context.Time, cancellationToken, token is null ? null : [token.Value.Token], routes: page?.KubeletRoutes);
         await output.WriteLineAsync($"running the pods in {directory} on node {settings.NodeName}; kubelet API on https://{api.Endpoint}");
+        if (page is not null)
+        {
+            await output.WriteLineAsync(await page.StartAsync(api.Endpoint, cancellationToken));
+        }
         if (token is { } local)
         {
             await output.WriteLineAsync($"logs: curl -k -H \"Authorization: Bearer $(cat {local.Path})\" https://127.0.0.1:{api.Endpoint.Port}/containerLogs/default/<pod>/<container>");

@@ -41,6 +41,9 @@ public sealed class ReplayCommandTests
         StringAssert.Matches(text, new System.Text.RegularExpressions.Regex(@"\nAdmission\s+3\s+0\s+0\s"), "the pods were admitted on the node they were recorded on");
         StringAssert.Matches(text, new System.Text.RegularExpressions.Regex(@"\nImagePull\s+3\s+1\s"));
         StringAssert.Contains(text, "StatusReport");
+        StringAssert.Matches(text, new System.Text.RegularExpressions.Regex(@"through the pipeline in [\d.]+s \([\d,]+ events/s"));
+        StringAssert.Contains(text, "events: 3 started at once, 0 waited behind their pod's work item and then ran, 0 coalesced");
+        StringAssert.Contains(text, "left at the end: nothing", "the replay says what it left undone, and here that is nothing");
         Assert.IsTrue(Directory.Exists(Path.Combine(dir, "data", "images")), "images stay in the data directory");
         Assert.IsFalse(Directory.Exists(Path.Combine(dir, "data", "logs")), "the replayed pods' logs go to a scratch directory");
         Directory.Delete(dir, recursive: true);

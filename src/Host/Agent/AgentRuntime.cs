@@ -133,7 +133,8 @@ public sealed class AgentRuntime : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <param name="extraTokens">Bearer tokens accepted besides the token file's.</param>
     /// <param name="reviews">The API server's TokenReview and SubjectAccessReview, when there is an API server.</param>
-    public async Task<KubeletApi.KubeletServer> StartKubeletApiAsync(ILoggerFactory? loggerFactory, TimeProvider? time, CancellationToken cancellationToken, IReadOnlyList<string>? extraTokens = null, KubeletApi.Auth.IKubeletReviews? reviews = null)
+    /// <param name="routes">More routes behind the API's authentication (the pipeline page, when it lives there).</param>
+    public async Task<KubeletApi.KubeletServer> StartKubeletApiAsync(ILoggerFactory? loggerFactory, TimeProvider? time, CancellationToken cancellationToken, IReadOnlyList<string>? extraTokens = null, KubeletApi.Auth.IKubeletReviews? reviews = null, Action<Microsoft.AspNetCore.Routing.IEndpointRouteBuilder>? routes = null)
     {
         var options = new KubeletApi.KubeletServerOptions
         {
@@ -154,7 +155,7 @@ public sealed class AgentRuntime : IAsyncDisposable
             AuthorizedCacheTtl = Settings.AuthorizationWebhookCacheAuthorizedTtl,
             UnauthorizedCacheTtl = Settings.AuthorizationWebhookCacheUnauthorizedTtl,
         };
-        var server = new KubeletApi.KubeletServer(options, Pods, Settings.LogsDirectory, time, loggerFactory, reviews);
+        var server = new KubeletApi.KubeletServer(options, Pods, Settings.LogsDirectory, time, loggerFactory, reviews, routes);
         try
         {
             await server.StartAsync(cancellationToken);

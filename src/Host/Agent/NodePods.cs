@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using k8s.Models;
 using Krustlet.Pipeline.Events;
+using Krustlet.Stages;
 using Krustlet.Stages.Run;
 using Krustlet.Stages.StatusReport;
 
@@ -16,6 +17,12 @@ namespace Krustlet.Host.Agent;
 public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDisposable
 {
     public const string MeterName = "Krustlet.Node";
+
+    /// <summary>How many of a pod's latest status reports are kept for its timeline on the pipeline page.</summary>
+    public const int TimelineLength = 32;
+
+    /// <summary>The phases pods are counted by, in order.</summary>
+    public static IReadOnlyList<string> Phases { get; } = ["Pending", "Running", "Succeeded", "Failed"];
 
     private readonly IPodReportWriter? _inner;
     private readonly PodStatusBuilder _statuses;
@@ -39,7 +46,7 @@ public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDispo
             unit: "s",
             description: "From the pod's first event to its first Running status written.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
-        _meter.CreateObservableGauge("krustlet.pods", CountByPhase, unit: "{pod}", description: "Pods on this node by phase.");
+        _meter.CreateObservableGauge("krustlet.pods", () => CountByPhase(true), unit: "{pod}", description: "Pods on this node by phase.");
     }
 
     /// <summary>Wraps the pipeline's event source so every pod it delivers is known here.</summary>
@@ -70,7 +77,7 @@ public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDispo
         }
         else if (_pods.TryGetValue(report.Uid, out var entry))
         {
-            entry.Report = report;
+            entry.Record(report);
             if (report.Runtime?.Phase == PodPhase.Running && !entry.StartRecorded)
             {
                 entry.StartRecorded = true;
@@ -83,23 +90,38 @@ public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDispo
 
     public void Dispose() => _meter.Dispose();
 
-    private IEnumerable<Measurement<int>> CountByPhase()
+    /// <summary>How many pods are in each phase (every phase of <see cref="Phases"/>, zeros included).</summary>
+    public IReadOnlyDictionary<string, int> CountByPhase()
     {
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal)
-        {
-            ["Pending"] = 0,
-            ["Running"] = 0,
-            ["Succeeded"] = 0,
-            ["Failed"] = 0,
-        };
+        var counts = Phases.ToDictionary(p => p, _ => 0, StringComparer.Ordinal);
         foreach (var entry in _pods.Values)
         {
             var phase = entry.Phase;
             counts[phase] = counts.GetValueOrDefault(phase) + 1;
         }
 
-        return counts.Select(c => new Measurement<int>(c.Value, new KeyValuePair<string, object?>("phase", c.Key)));
+        return counts;
     }
+
+    /// <summary>One page of the pods in <paramref name="phase"/> (null: every phase), oldest first, and how many there are in all.</summary>
+    public (int Total, IReadOnlyList<PodSummary> Pods) Page(string? phase, int page, int size)
+    {
+        var matching = _pods
+            .Where(p => phase is null || string.Equals(p.Value.Phase, phase, StringComparison.Ordinal))
+            .OrderBy(p => p.Value.SeenAt)
+            .ThenBy(p => p.Key, StringComparer.Ordinal)
+            .ToList();
+        return (matching.Count, [.. matching.Skip(Math.Max(0, page) * size).Take(size).Select(p => p.Value.Summary(p.Key))]);
+    }
+
+    /// <summary>A pod's summary, its containers and its latest status reports (oldest first), or null when it is not on the node.</summary>
+    public (PodSummary Pod, IReadOnlyList<string> Containers, IReadOnlyList<PodReport> Timeline)? Detail(string uid) =>
+        _pods.TryGetValue(uid, out var entry)
+            ? (entry.Summary(uid), [.. (entry.Pod.Spec?.InitContainers ?? []).Concat(entry.Pod.Spec?.Containers ?? []).Select(c => c.Name)], entry.Timeline())
+            : null;
+
+    private IEnumerable<Measurement<int>> CountByPhase(bool _) =>
+        CountByPhase().Select(c => new Measurement<int>(c.Value, new KeyValuePair<string, object?>("phase", c.Key)));
 
     private void Seen(PipelineEvent<V1Pod> evt)
     {
@@ -125,13 +147,38 @@ public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDispo
 
         public long SeenTimestamp { get; } = seenTimestamp;
 
-        public PodReport? Report { get; set; }
+        private readonly Queue<PodReport> _recent = new();
+
+        public PodReport? Report { get; private set; }
 
         public bool StartRecorded { get; set; }
 
         public DateTimeOffset? DeletingSince { get; set; }
 
         public string Phase => Report?.Runtime?.Phase.ToString() ?? (Report?.Kind == PodReportKind.Failed ? "Failed" : "Pending");
+
+        public void Record(PodReport report)
+        {
+            lock (_recent)
+            {
+                Report = report;
+                _recent.Enqueue(report);
+                if (_recent.Count > TimelineLength)
+                {
+                    _recent.Dequeue();
+                }
+            }
+        }
+
+        public IReadOnlyList<PodReport> Timeline()
+        {
+            lock (_recent)
+            {
+                return [.. _recent];
+            }
+        }
+
+        public PodSummary Summary(string uid) => new(uid, Pod.Namespace(), Pod.Metadata?.Name ?? string.Empty, Phase, SeenAt);
 
         public V1Pod WithStatus(PodStatusBuilder statuses)
         {
@@ -166,3 +213,6 @@ public sealed class NodePods : IPodReportWriter, KubeletApi.IKubeletPods, IDispo
         }
     }
 }
+
+/// <summary>One row of the pipeline page's pod table.</summary>
+public sealed record PodSummary(string Uid, string Namespace, string Name, string Phase, DateTimeOffset SeenAt);

@@ -86,6 +86,11 @@ public sealed record AgentSettings
     public TimeSpan AuthorizationWebhookCacheAuthorizedTtl { get; init; } = KubeletServerOptions.DefaultAuthorizedCacheTtl;
 
     public TimeSpan AuthorizationWebhookCacheUnauthorizedTtl { get; init; } = KubeletServerOptions.DefaultUnauthorizedCacheTtl;
+    /// <summary><c>Page:Port</c>: the pipeline page's loopback port; 0 a free one, -1 none.</summary>
+    public int PagePort { get; init; } = SettingsCatalog.PagePort.Default;
+
+    /// <summary><c>Page:OnKubeletPort</c>: the page is served on the kubelet API, behind its authentication, instead.</summary>
+    public bool PageOnKubeletPort { get; init; }
 
     public required RegistryOptions Registries { get; init; }
 

@@ -104,6 +104,8 @@ public static partial class AgentSettingsReader
             AuthorizationMode = AuthorizationMode(values),
             AuthorizationWebhookCacheAuthorizedTtl = values.Duration(SettingsCatalog.AuthorizationWebhookCacheAuthorizedTtl),
             AuthorizationWebhookCacheUnauthorizedTtl = values.Duration(SettingsCatalog.AuthorizationWebhookCacheUnauthorizedTtl),
+            PagePort = values.Integer(SettingsCatalog.PagePort),
+            PageOnKubeletPort = values.Boolean(SettingsCatalog.PageOnKubeletPort),
             Registries = Registries(values, problems),
             AllowedHostPathPrefixes = HostPaths(values),
             LogRotation = new LogRotationOptions(values.Size(SettingsCatalog.LogMaxSize), values.Integer(SettingsCatalog.LogMaxFiles)),

@@ -43,6 +43,8 @@ public static class SettingsCatalog
     public static readonly Setting<string?> AuthorizationMode = new("Server:AuthorizationMode", SettingKind.Text, null, "Authorization mode for the kubelet API: `AlwaysAllow` (every authenticated request) or `Webhook` (each request is asked of the API server with a SubjectAccessReview on `nodes/<subresource>`: `stats`, `metrics`, `log` (for /logs), `spec`, else `proxy`; verb from the HTTP method). Denied requests get 403.", "--authorization-mode") { Shown = "Webhook in `node`, AlwaysAllow in `standalone`" };
     public static readonly Setting<TimeSpan> AuthorizationWebhookCacheAuthorizedTtl = new("Server:AuthorizationWebhookCacheAuthorizedTtl", SettingKind.Duration, KubeletServerOptions.DefaultAuthorizedCacheTtl, "The duration to cache 'authorized' responses from the webhook authorizer.", "--authorization-webhook-cache-authorized-ttl");
     public static readonly Setting<TimeSpan> AuthorizationWebhookCacheUnauthorizedTtl = new("Server:AuthorizationWebhookCacheUnauthorizedTtl", SettingKind.Duration, KubeletServerOptions.DefaultUnauthorizedCacheTtl, "The duration to cache 'unauthorized' responses from the webhook authorizer.", "--authorization-webhook-cache-unauthorized-ttl");
+    public static readonly Setting<int> PagePort = new("Page:Port", SettingKind.WholeNumber, PipelinePage.PipelinePageServer.DefaultPort, "The live pipeline page's port on 127.0.0.1 (`node` and `standalone` print its URL); 0 picks a free one, -1 serves no page there.", "--page-port") { Minimum = -1, Maximum = 65535 };
+    public static readonly Setting<bool> PageOnKubeletPort = new("Page:OnKubeletPort", SettingKind.Boolean, false, "Serve the pipeline page at /pipeline on the kubelet API's port, behind its authentication, instead of on loopback.");
     public static readonly Setting<IReadOnlyList<string>?> InsecureRegistries = new("Registries:Insecure", SettingKind.List, null, "Registries (host or host:port) reached over plain HTTP.", "--insecure-registry") { Shown = "none (loopback registries are always plain HTTP)" };
     public static readonly Setting<IReadOnlyDictionary<string, string>?> RegistryMirrors = new("Registries:Mirrors", SettingKind.Map, null, "Per registry, mirrors tried first, as `registry=mirror1;mirror2`.", "--registry-mirror");
     public static readonly Setting<TimeSpan> RegistryConnectTimeout = new("Registries:ConnectTimeout", SettingKind.Duration, RegistryOptions.DefaultConnectTimeout, "How long opening a connection to a registry may take.");
@@ -79,7 +81,7 @@ public static class SettingsCatalog
     public static IReadOnlyList<Setting> All { get; } =
     [
         DataDir, Kubeconfig, BootstrapKubeconfig, NodeName, NodeIp, MaxPods, MaxContainersPerPod, NodeLabels, NodeTaints,
-        ServerAddress, ServerPort, TlsCertFile, TlsPrivateKeyFile, ClientCaFile, TokenFile,
+        ServerAddress, ServerPort, TlsCertFile, TlsPrivateKeyFile, ClientCaFile, TokenFile, PagePort, PageOnKubeletPort,
         AnonymousAuth, AuthenticationTokenWebhook, AuthenticationTokenWebhookCacheTtl, AuthorizationMode, AuthorizationWebhookCacheAuthorizedTtl, AuthorizationWebhookCacheUnauthorizedTtl,
         InsecureRegistries, RegistryMirrors, RegistryConnectTimeout, RegistryResponseTimeout, RegistryIdleTimeout, AllowedHostPaths, LogMaxSize, LogMaxFiles,
         BackoffInitial, BackoffMax, BackoffResetAfter, ApiQps, ApiBurst, ShutdownTimeout, CancellationGrace,

@@ -44,6 +44,7 @@ public sealed partial class KubeletServer : IAsyncDisposable
     private readonly IKubeletReviews? _reviews;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _certificateLock = new();
+    private readonly Action<IEndpointRouteBuilder>? _routes;
     private WebApplication? _app;
     private volatile X509Certificate2? _certificate;
     private X509Certificate2? _retired;
@@ -54,7 +55,8 @@ public sealed partial class KubeletServer : IAsyncDisposable
     /// <param name="time">The clock for <c>sinceSeconds</c>, the follow poll and certificate validity.</param>
     /// <param name="loggerFactory">Where the server and Kestrel log.</param>
     /// <param name="reviews">The API server's TokenReview and SubjectAccessReview; needed by the token webhook and the Webhook authorization mode.</param>
-    public KubeletServer(KubeletServerOptions options, IKubeletPods pods, string logRoot, TimeProvider? time = null, ILoggerFactory? loggerFactory = null, IKubeletReviews? reviews = null)
+    /// <param name="routes">More routes, served behind the same authentication (the pipeline page).</param>
+    public KubeletServer(KubeletServerOptions options, IKubeletPods pods, string logRoot, TimeProvider? time = null, ILoggerFactory? loggerFactory = null, IKubeletReviews? reviews = null, Action<IEndpointRouteBuilder>? routes = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(pods);
@@ -66,6 +68,7 @@ public sealed partial class KubeletServer : IAsyncDisposable
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<KubeletServer>();
         _reviews = reviews;
+        _routes = routes;
     }
 
     /// <summary>Where the server listens, with the real port when <see cref="KubeletServerOptions.Port"/> was 0. Set by <see cref="StartAsync"/>.</summary>
@@ -306,6 +309,7 @@ public sealed partial class KubeletServer : IAsyncDisposable
                 // The client went away, or the server is stopping: the stream just ends.
             }
         });
+        _routes?.Invoke(app);
         UnsupportedEndpoints.Map(app);
         app.Map("{**path}", context => WriteTextAsync(context, StatusCodes.Status404NotFound, $"404 page not found: {context.Request.Method} {context.Request.Path}", context.RequestAborted));
         return app;

@@ -46,7 +46,8 @@ public sealed class PodWatchDecoder : IWatchEventDecoder<V1Pod>
         V1Pod? pod;
         try
         {
-            pod = KubernetesJson.Deserialize<V1Pod>(obj.GetRawText());
+            // Straight from the parsed element: no copy of the object's text to parse a second time.
+            pod = KubernetesJson.Deserialize<V1Pod>(obj);
         }
         catch (JsonException ex)
         {

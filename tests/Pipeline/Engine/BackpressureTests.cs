@@ -127,4 +127,43 @@ public sealed class BackpressureTests
         await pipeline.WaitForIdleAsync(TestContext.CancellationToken);
         Assert.HasCount(30, sink.Results);
     }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    [DataRow(1)]
+    [DataRow(3)]
+    public async Task A_stage_never_runs_more_items_than_its_parallelism(int parallelism)
+    {
+        // Items that find a free slot run on the thread that brought them; the slots still bound them.
+        var running = 0;
+        var most = 0;
+        var first = new DelegateStage<int>("A");
+        var counted = new DelegateStage<int>("B", async (_, _) =>
+        {
+            var now = Interlocked.Increment(ref running);
+            InterlockedMax(ref most, now);
+            await Task.Yield();
+            Interlocked.Decrement(ref running);
+            return StageOutcome.Continue;
+        });
+        var sink = new RecordingSink<int>();
+        await using var pipeline = TestPipelines.Build([first, counted], sink, TestPipelines.Options(["A", "B"], parallelism, capacity: 8));
+
+        await pipeline.RunAsync(new CountingSource(500), TestContext.CancellationToken);
+        await pipeline.WaitForIdleAsync(TestContext.CancellationToken);
+
+        Assert.HasCount(500, sink.Results);
+        Assert.IsLessThanOrEqualTo(parallelism, most);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        for (var seen = Volatile.Read(ref target); value > seen; seen = Volatile.Read(ref target))
+        {
+            if (Interlocked.CompareExchange(ref target, value, seen) == seen)
+            {
+                return;
+            }
+        }
+    }
 }
