@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Krustlet.Stages.Compile;
 using Krustlet.Stages.Wasmtime.Native;
 
@@ -101,16 +102,19 @@ internal sealed class ModuleGuest : IGuest
             }
 
             bool done;
+            var started = Stopwatch.GetTimestamp();
             try
             {
                 done = _future!.Poll();
             }
             catch (WasmtimeNativeException ex)
             {
+                Account(started);
                 DrainOutput();
                 return Finish(WasmContainerRunner.Outcome(ex, _launch, _host, _startedAt, _time));
             }
 
+            Account(started);
             DrainOutput();
             if (!done)
             {
@@ -144,6 +148,14 @@ internal sealed class ModuleGuest : IGuest
             _future = _store.CallAsync(start, [], 0);
             _calling = true;
         }
+    }
+
+    // The poll's time is the guest's CPU time (its thread ran nothing else meanwhile); its memory is what
+    // the shim saw at the guest's last poll_oneoff/sched_yield (a guest that never calls the host keeps 0).
+    private void Account(long started)
+    {
+        _control.Usage.AddPoll(started, Stopwatch.GetTimestamp());
+        _control.Usage.SetMemory((long)_store.Mailbox.MemoryBytes);
     }
 
     private void ArmSleep(TimeSpan duration)
