@@ -32,6 +32,7 @@ public sealed class ResourceStatsTests
         var later = await ScrapeUntilAsync(http, m => CpuOf(m) > CpuOf(first));
 
         Assert.IsGreaterThan(CpuOf(first), CpuOf(later));
+        Assert.AreEqual(65536, Sample(later, "container_memory_working_set_bytes", "container=\"main\",namespace=\"default\",pod=\"spinner\"").Value, "it never calls the host: its memory as instantiated, one page");
         Assert.AreEqual(CpuOf(later), Sample(later, "pod_cpu_usage_seconds_total", "namespace=\"default\",pod=\"spinner\"").Value, "one container: the pod's CPU is its container's");
         var summary = await SummaryAsync(http);
         var container = summary["pods"]![0]!["containers"]![0]!;

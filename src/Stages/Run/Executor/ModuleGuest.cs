@@ -139,6 +139,8 @@ internal sealed class ModuleGuest : IGuest
             var instance = _future.Instance;
             _future.Dispose();
             _future = null;
+            // Its memory as instantiated: what the stats show until its first poll_oneoff/sched_yield.
+            _control.Usage.SetMemory((long)(instance.MemorySize("memory") ?? 0));
             var start = instance.GetFunction("_start");
             if (start is null)
             {
@@ -151,11 +153,15 @@ internal sealed class ModuleGuest : IGuest
     }
 
     // The poll's time is the guest's CPU time (its thread ran nothing else meanwhile); its memory is what
-    // the shim saw at the guest's last poll_oneoff/sched_yield (a guest that never calls the host keeps 0).
+    // the shim saw at the guest's last poll_oneoff/sched_yield (a guest that never calls the host keeps
+    // its size as instantiated).
     private void Account(long started)
     {
         _control.Usage.AddPoll(started, Stopwatch.GetTimestamp());
-        _control.Usage.SetMemory((long)_store.Mailbox.MemoryBytes);
+        if (_store.Mailbox.MemoryBytes is > 0 and var bytes)
+        {
+            _control.Usage.SetMemory((long)bytes);
+        }
     }
 
     private void ArmSleep(TimeSpan duration)
