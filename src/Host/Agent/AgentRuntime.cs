@@ -155,7 +155,7 @@ public sealed class AgentRuntime : IAsyncDisposable
             AuthorizedCacheTtl = Settings.AuthorizationWebhookCacheAuthorizedTtl,
             UnauthorizedCacheTtl = Settings.AuthorizationWebhookCacheUnauthorizedTtl,
         };
-        var server = new KubeletApi.KubeletServer(options, Pods, Settings.LogsDirectory, time, loggerFactory, reviews, routes);
+        var server = new KubeletApi.KubeletServer(options, Pods, Settings.LogsDirectory, time, loggerFactory, reviews, _pipeline.Stages.Run as IPodUsageSource, routes);
         try
         {
             await server.StartAsync(cancellationToken);

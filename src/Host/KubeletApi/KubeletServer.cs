@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using k8s;
 using k8s.Models;
 using Krustlet.Host.KubeletApi.Auth;
+using Krustlet.Stages.Run;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -20,7 +21,8 @@ namespace Krustlet.Host.KubeletApi;
 
 /// <summary>
 /// The kubelet HTTP API on Kestrel, always over TLS: <c>/healthz</c> (open), and for authenticated and
-/// authorized callers <c>/metrics</c> (every <c>Krustlet*</c> meter, Prometheus text), <c>/pods</c> and
+/// authorized callers <c>/metrics</c> (every <c>Krustlet*</c> meter, Prometheus text), <c>/metrics/resource</c>
+/// and <c>/stats/summary</c> (the kubelet's resource metrics and Summary API), <c>/pods</c> and
 /// <c>/containerLogs/{namespace}/{pod}/{container}</c>. The certificate it presents can be replaced while
 /// it runs (<see cref="UseCertificate"/>): new handshakes get the new one, open connections carry on.
 /// </summary>
@@ -42,6 +44,7 @@ public sealed partial class KubeletServer : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly IKubeletReviews? _reviews;
+    private readonly IPodUsageSource? _usage;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _certificateLock = new();
     private readonly Action<IEndpointRouteBuilder>? _routes;
@@ -55,8 +58,9 @@ public sealed partial class KubeletServer : IAsyncDisposable
     /// <param name="time">The clock for <c>sinceSeconds</c>, the follow poll and certificate validity.</param>
     /// <param name="loggerFactory">Where the server and Kestrel log.</param>
     /// <param name="reviews">The API server's TokenReview and SubjectAccessReview; needed by the token webhook and the Webhook authorization mode.</param>
+    /// <param name="usage">The running containers' CPU and memory for <c>/stats/summary</c> and <c>/metrics/resource</c>; without, they show the node alone.</param>
     /// <param name="routes">More routes, served behind the same authentication (the pipeline page).</param>
-    public KubeletServer(KubeletServerOptions options, IKubeletPods pods, string logRoot, TimeProvider? time = null, ILoggerFactory? loggerFactory = null, IKubeletReviews? reviews = null, Action<IEndpointRouteBuilder>? routes = null)
+    public KubeletServer(KubeletServerOptions options, IKubeletPods pods, string logRoot, TimeProvider? time = null, ILoggerFactory? loggerFactory = null, IKubeletReviews? reviews = null, IPodUsageSource? usage = null, Action<IEndpointRouteBuilder>? routes = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(pods);
@@ -69,6 +73,7 @@ public sealed partial class KubeletServer : IAsyncDisposable
         _logger = _loggerFactory.CreateLogger<KubeletServer>();
         _reviews = reviews;
         _routes = routes;
+        _usage = usage;
     }
 
     /// <summary>Where the server listens, with the real port when <see cref="KubeletServerOptions.Port"/> was 0. Set by <see cref="StartAsync"/>.</summary>
@@ -290,6 +295,9 @@ public sealed partial class KubeletServer : IAsyncDisposable
         app.UseRouting();
         app.MapGet("/healthz", context => WriteTextAsync(context, StatusCodes.Status200OK, "ok", context.RequestAborted));
         app.MapPrometheusScrapingEndpoint("/metrics");
+        var stats = new ResourceStatsEndpoints(_usage, _options.NodeName, _logRoot, _time, () => NodeUsage.Read());
+        app.MapGet("/metrics/resource", stats.ResourceMetricsAsync);
+        app.MapGet("/stats/summary", stats.SummaryAsync);
         app.MapGet("/pods", context =>
         {
             var list = new V1PodList { ApiVersion = "v1", Kind = "PodList", Metadata = new V1ListMeta(), Items = [.. _pods.Pods()] };

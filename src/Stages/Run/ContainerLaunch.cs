@@ -36,6 +36,9 @@ public sealed class ContainerControl(TimeProvider time, DateTimeOffset? deadline
     /// <summary>When the container must stop (activeDeadlineSeconds); null for none.</summary>
     public DateTimeOffset? Deadline { get; } = deadline;
 
+    /// <summary>What this run has used so far (CPU, memory), for the kubelet API's stats.</summary>
+    public ContainerUsage Usage { get; } = new();
+
     /// <summary>Why the container was killed; null while it was not.</summary>
     public KillCause? Cause => _cause;
 

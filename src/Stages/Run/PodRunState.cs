@@ -53,6 +53,17 @@ internal sealed partial class PodRunState(
         }
     }
 
+    /// <summary>The running containers' usage now (init containers first); the counters are read without the guests' threads waiting.</summary>
+    public PodUsageSample Usage()
+    {
+        lock (_lock)
+        {
+            return new PodUsageSample(uid, @namespace, name, startTime, [.. initContainers.Concat(containers)
+                .Where(r => r.Control is not null && r.State is RunningState)
+                .Select(r => new ContainerUsageSample(r.Name, ((RunningState)r.State).StartedAt, r.Control!.Usage.CpuNanoseconds, r.Control.Usage.MemoryBytes))]);
+        }
+    }
+
     /// <summary>Saves the state as it is (a re-adopted pod's carried-on counts, before anything can show them).</summary>
     public void Save()
     {

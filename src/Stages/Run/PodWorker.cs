@@ -57,6 +57,8 @@ internal sealed partial class PodWorker : IDisposable
 
     public PodRuntimeStatus Snapshot() => _state.Snapshot();
 
+    public PodUsageSample Usage() => _state.Usage();
+
     /// <summary>Kills every container now (a guest cannot receive SIGTERM) and waits for the runs to end, up to <paramref name="grace"/>.</summary>
     public async Task<bool> StopAsync(string reason, TimeSpan grace)
     {

@@ -16,7 +16,7 @@ namespace Krustlet.Stages.Run;
 /// volume stage gave it, <see cref="PreparedContainers"/>. Container state changes reach the status
 /// stage as runtime reports, outside the graph.
 /// </summary>
-public sealed partial class RunStage : IPodRuntime
+public sealed partial class RunStage : IPodRuntime, IPodUsageSource
 {
     private readonly ExecutorPool _pool;
     private readonly RunOptions _options;
@@ -47,6 +47,9 @@ public sealed partial class RunStage : IPodRuntime
 
     /// <summary>The pod's current runtime status, or null when it has no worker.</summary>
     public PodRuntimeStatus? Current(string uid) => _workers.TryGetValue(uid, out var worker) ? worker.Snapshot() : null;
+
+    /// <summary>Every pod with a worker, with its running containers' CPU and memory now.</summary>
+    public IReadOnlyList<PodUsageSample> Usage() => [.. _workers.Values.Select(w => w.Usage())];
 
     public ValueTask<StageOutcome> ApplyAsync(WorkItem<V1Pod> item, CancellationToken cancellationToken)
     {

@@ -53,12 +53,25 @@ public static partial class WasmContainerRunner
 
             store.SetWasiConfiguration(wasi);
 
-            // Check for a kill or a deadline at every epoch tick; throwing ends the guest.
+            // Check for a kill or a deadline at every epoch tick; throwing ends the guest. The tick also
+            // samples this thread's CPU time, which is the component's (the thread runs nothing else).
+            var cpuBase = ContainerUsage.ThreadCpuNanoseconds();
             store.SetEpochDeadline(1);
-            store.SetEpochDeadlineCallback(_ => control.ShouldStop(out var cause) ? throw new ContainerKilledException(cause.Message) : 1UL);
+            store.SetEpochDeadlineCallback(_ =>
+            {
+                control.Usage.SetCpu(ContainerUsage.ThreadCpuNanoseconds() - cpuBase);
+                return control.ShouldStop(out var cause) ? throw new ContainerKilledException(cause.Message) : 1UL;
+            });
 
-            var exitCode = RunComponent(host, store, launch.Artifact.Component!);
-            return Exited(exitCode, startedAt, time);
+            try
+            {
+                var exitCode = RunComponent(host, store, launch.Artifact.Component!);
+                return Exited(exitCode, startedAt, time);
+            }
+            finally
+            {
+                control.Usage.SetCpu(ContainerUsage.ThreadCpuNanoseconds() - cpuBase);
+            }
         }
         catch (WasmtimeException ex) when (FindKill(ex) is { } killed)
         {

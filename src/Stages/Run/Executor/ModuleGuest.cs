@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Krustlet.Stages.Compile;
 using Krustlet.Stages.Wasmtime.Native;
 
@@ -101,16 +102,19 @@ internal sealed class ModuleGuest : IGuest
             }
 
             bool done;
+            var started = Stopwatch.GetTimestamp();
             try
             {
                 done = _future!.Poll();
             }
             catch (WasmtimeNativeException ex)
             {
+                Account(started);
                 DrainOutput();
                 return Finish(WasmContainerRunner.Outcome(ex, _launch, _host, _startedAt, _time));
             }
 
+            Account(started);
             DrainOutput();
             if (!done)
             {
@@ -135,6 +139,8 @@ internal sealed class ModuleGuest : IGuest
             var instance = _future.Instance;
             _future.Dispose();
             _future = null;
+            // Its memory as instantiated: what the stats show until its first poll_oneoff/sched_yield.
+            _control.Usage.SetMemory((long)(instance.MemorySize("memory") ?? 0));
             var start = instance.GetFunction("_start");
             if (start is null)
             {
@@ -143,6 +149,18 @@ internal sealed class ModuleGuest : IGuest
 
             _future = _store.CallAsync(start, [], 0);
             _calling = true;
+        }
+    }
+
+    // The poll's time is the guest's CPU time (its thread ran nothing else meanwhile); its memory is what
+    // the shim saw at the guest's last poll_oneoff/sched_yield (a guest that never calls the host keeps
+    // its size as instantiated).
+    private void Account(long started)
+    {
+        _control.Usage.AddPoll(started, Stopwatch.GetTimestamp());
+        if (_store.Mailbox.MemoryBytes is > 0 and var bytes)
+        {
+            _control.Usage.SetMemory((long)bytes);
         }
     }
 

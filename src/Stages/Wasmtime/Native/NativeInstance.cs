@@ -31,6 +31,25 @@ public sealed class NativeInstance
         }
         return new NativeFunction(Store, export.Func);
     }
+
+    /// <summary>The bytes of the exported memory <paramref name="name"/> now, or null if there is no such memory export. Not during a poll.</summary>
+    public unsafe ulong? MemorySize(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var utf8 = System.Text.Encoding.UTF8.GetBytes(name);
+        var item = Item;
+        WasmtimeExtern export = default;
+        Store.EnsureIdle();
+        using var store = Store.Handle.Borrow();
+        fixed (byte* n = utf8)
+        {
+            if (!NativeMethods.wasmtime_instance_export_get(Store.RawContext, &item, n, (nuint)utf8.Length, &export) || export.Kind != WasmtimeExtern.KindMemory)
+            {
+                return null;
+            }
+        }
+        return NativeMethods.wasmtime_memory_data_size(Store.RawContext, &export.Memory);
+    }
 }
 
 /// <summary>A function of a store (wasmtime_func_t); call it with <see cref="NativeStore.CallAsync"/>.</summary>

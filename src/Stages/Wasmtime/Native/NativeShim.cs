@@ -122,6 +122,7 @@ public sealed unsafe class GuestMailbox : IDisposable
         public long SleepNanoseconds;
         public long MonotonicBase;
         public ulong Parks;
+        public ulong MemoryBytes;
         public Output Stdout;
         public Output Stderr;
     }
@@ -147,6 +148,12 @@ public sealed unsafe class GuestMailbox : IDisposable
 
     /// <summary>How many times the guest parked.</summary>
     public ulong Parks => _mailbox->Parks;
+
+    /// <summary>
+    /// The bytes of the guest's linear memory (its <c>memory</c> export) when it last called
+    /// <c>poll_oneoff</c> or <c>sched_yield</c>; 0 before its first such call. Between polls only.
+    /// </summary>
+    public ulong MemoryBytes => Volatile.Read(ref _mailbox->MemoryBytes);
 
     /// <summary>Output bytes lost because a guest wrote more than the shim buffers between two polls.</summary>
     public ulong DroppedBytes => _mailbox->Stdout.Dropped + _mailbox->Stderr.Dropped;

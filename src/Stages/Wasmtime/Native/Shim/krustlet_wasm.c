@@ -84,6 +84,7 @@ typedef struct {
     int64_t sleep_ns;      // set with KR_SLEEPING: how long the guest asked to sleep
     int64_t mono_base_ns;  // host CLOCK_MONOTONIC when the guest's WASI clocks started
     uint64_t parks;        // how many times the guest parked (for metrics)
+    uint64_t memory_bytes; // the caller's "memory" export at its last poll_oneoff/sched_yield (for stats)
     kr_output out[2];      // stdout, stderr
 } kr_guest;
 
@@ -174,6 +175,11 @@ static bool done_at_once(void *env) {
 
 static kr_guest *guest_of(void *caller) {
     return api.context_get_data(api.caller_context(caller));
+}
+
+// The size of the caller's linear memory now, kept for the kubelet API's stats; .NET reads it between polls.
+static void record_memory(kr_guest *guest, void *context, const kr_extern *memory) {
+    __atomic_store_n(&guest->memory_bytes, (uint64_t)api.memory_data_size(context, memory->of), __ATOMIC_RELAXED);
 }
 
 static void answer(kr_val *results, size_t nresults, kr_continuation *continuation, int32_t errno_value) {
@@ -274,6 +280,7 @@ KR_EXPORT void kr_poll_oneoff(void *env, void *caller, const kr_val *args, size_
     }
 
     kr_guest *guest = guest_of(caller);
+    record_memory(guest, context, &memory);
     uint32_t descriptors = 0;
     int64_t earliest = INT64_MAX;
     for (uint32_t i = 0; i < count; i++) {
@@ -325,5 +332,10 @@ KR_EXPORT void kr_sched_yield(void *env, void *caller, const kr_val *args, size_
     (void)args;
     (void)nargs;
     (void)trap;
-    park(guest_of(caller), KR_YIELDING, 0, results, nresults, continuation);
+    kr_guest *guest = guest_of(caller);
+    kr_extern memory;
+    if (api.caller_export_get(caller, "memory", 6, &memory) && memory.kind == KR_EXTERN_MEMORY) {
+        record_memory(guest, api.caller_context(caller), &memory);
+    }
+    park(guest, KR_YIELDING, 0, results, nresults, continuation);
 }
