@@ -14,41 +14,35 @@ public sealed class NativeInstance
     internal WasmtimeStoreItem Item { get; }
 
     /// <summary>The exported function <paramref name="name"/>, or null if there is no such function export.</summary>
-    public unsafe NativeFunction? GetFunction(string name)
-    {
-        ArgumentNullException.ThrowIfNull(name);
-        var utf8 = System.Text.Encoding.UTF8.GetBytes(name);
-        var item = Item;
-        WasmtimeExtern export = default;
-        Store.EnsureIdle();
-        using var store = Store.Handle.Borrow();
-        fixed (byte* n = utf8)
-        {
-            if (!NativeMethods.wasmtime_instance_export_get(Store.RawContext, &item, n, (nuint)utf8.Length, &export) || export.Kind != WasmtimeExtern.KindFunc)
-            {
-                return null;
-            }
-        }
-        return new NativeFunction(Store, export.Func);
-    }
+    public NativeFunction? GetFunction(string name) =>
+        TryExport(name, WasmtimeExtern.KindFunc, out var export) ? new NativeFunction(Store, export.Func) : null;
 
     /// <summary>The bytes of the exported memory <paramref name="name"/> now, or null if there is no such memory export. Not during a poll.</summary>
     public unsafe ulong? MemorySize(string name)
     {
+        if (!TryExport(name, WasmtimeExtern.KindMemory, out var export))
+        {
+            return null;
+        }
+
+        using var store = Store.Handle.Borrow();
+        return NativeMethods.wasmtime_memory_data_size(Store.RawContext, &export.Memory);
+    }
+
+    private unsafe bool TryExport(string name, byte kind, out WasmtimeExtern export)
+    {
         ArgumentNullException.ThrowIfNull(name);
         var utf8 = System.Text.Encoding.UTF8.GetBytes(name);
         var item = Item;
-        WasmtimeExtern export = default;
+        WasmtimeExtern found = default;
         Store.EnsureIdle();
         using var store = Store.Handle.Borrow();
         fixed (byte* n = utf8)
         {
-            if (!NativeMethods.wasmtime_instance_export_get(Store.RawContext, &item, n, (nuint)utf8.Length, &export) || export.Kind != WasmtimeExtern.KindMemory)
-            {
-                return null;
-            }
+            var ok = NativeMethods.wasmtime_instance_export_get(Store.RawContext, &item, n, (nuint)utf8.Length, &found) && found.Kind == kind;
+            export = found;
+            return ok;
         }
-        return NativeMethods.wasmtime_memory_data_size(Store.RawContext, &export.Memory);
     }
 }
 
