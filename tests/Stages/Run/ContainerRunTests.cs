@@ -320,4 +320,20 @@ public sealed class ContainerRunTests
         Assert.AreEqual(CompileSource.DiskCache, reloaded.Source);
         Assert.AreEqual(exitCode, (await Run(Launch(reloaded) with { LogPath = Path.Combine(_root, "logs", "main", "1.log") })).Exit.ExitCode);
     }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_components_cpu_is_its_threads_cpu_time_and_a_modules_is_its_poll_time()
+    {
+        var control = new ContainerControl(TimeProvider.System);
+        var (exit, _) = await Run(Launch(await Compile(ComponentFixture.RunCounting(20_000_000))), control: control);
+        Assert.AreEqual(ExitKind.Exited, exit.Kind);
+        Assert.IsGreaterThan(0L, control.Usage.CpuNanoseconds, "the component's thread ran it");
+
+        var module = new ContainerControl(TimeProvider.System);
+        var (moduleExit, _) = await Run(Launch(await Compile(WasmFixtures.C("hello"))), control: module);
+        Assert.AreEqual(ExitKind.Exited, moduleExit.Kind);
+        Assert.IsGreaterThan(0L, module.Usage.CpuNanoseconds, "the executor polled it");
+        Assert.IsGreaterThan(0L, module.Usage.MemoryBytes, "its memory as instantiated at least");
+    }
 }

@@ -11,9 +11,17 @@ namespace Krustlet.Stages.Tests.Support;
 internal static class ComponentFixture
 {
     /// <summary>Writes the component to a file; returns its path.</summary>
-    public static string RunReturning(bool ok)
+    public static string RunReturning(bool ok) =>
+        Of($"""(module (func (export "run") (result i32) i32.const {(ok ? 0 : 1)}))""");
+
+    /// <summary>A component whose <c>run</c> counts to <paramref name="iterations"/> (CPU work without host calls), then returns ok.</summary>
+    public static string RunCounting(int iterations) =>
+        Of($"""(module (func (export "run") (result i32) (local i32) (loop (local.set 0 (i32.add (local.get 0) (i32.const 1))) (br_if 0 (i32.lt_u (local.get 0) (i32.const {iterations})))) i32.const 0))""");
+
+    /// <summary>The component around a core module (WebAssembly text) that exports <c>run: func() -> i32</c>.</summary>
+    private static string Of(string coreWat)
     {
-        var core = File.ReadAllBytes(WasmFixtures.Wat($"""(module (func (export "run") (result i32) i32.const {(ok ? 0 : 1)}))"""));
+        var core = File.ReadAllBytes(WasmFixtures.Wat(coreWat));
         var bytes = new List<byte> { 0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00 }; // magic, version 0x0d, layer 1
         bytes.AddRange(Section(1, core));                                                 // core module 0
         bytes.AddRange(Section(2, [0x01, 0x00, 0x00, 0x00]));                             // core instance 0: instantiate module 0, no arguments
