@@ -145,8 +145,6 @@ public sealed class WasmEngineHost : IDisposable
         {
             Engine = new Engine(config);
             Fingerprint = ComputeFingerprint(options);
-            WasiLinker = new Linker(Engine);
-            WasiLinker.DefineWasi();
         }
         catch
         {
@@ -166,14 +164,6 @@ public sealed class WasmEngineHost : IDisposable
     /// <summary>The executor's engine, WASI linker and scheduler: every core module compiles and runs here.</summary>
     public ExecutorEngine Native { get; }
 
-    /// <summary>
-    /// A linker with WASI defined, shared by every core-module container run. Defining WASI on a new
-    /// linker cost more than instantiating a small module (≈ 160 µs against ≈ 90 µs, docs/benchmarks.md);
-    /// instantiation only reads a linker (Wasmtime's <c>Linker::instantiate</c> takes it shared), so
-    /// concurrent runs may use this one.
-    /// </summary>
-    public Linker WasiLinker { get; }
-
     public WasmEngineOptions Options { get; }
 
     /// <summary>The Wasmtime version the agent runs on, for example "50.0.1".</summary>
@@ -192,7 +182,6 @@ public sealed class WasmEngineHost : IDisposable
         _ticker.Join();
         _stopTicking.Dispose();
         Native.Dispose();
-        WasiLinker.Dispose();
         Engine.Dispose();
     }
 
