@@ -130,7 +130,7 @@ public static partial class AgentSettingsReader
             FileCheckFrequency = values.Duration(SettingsCatalog.FileCheckFrequency),
         };
 
-        CheckExecutorPool(settings, input.MemoryMappingLimit ?? ReadMemoryMappingLimit(), problems);
+        CheckExecutorPool(settings, input.MemoryMappingLimit, problems);
         return problems.Count == 0 ? settings : throw new InvalidSettingsException(problems);
     }
 
@@ -141,18 +141,6 @@ public static partial class AgentSettingsReader
     /// </summary>
     private static void CheckExecutorPool(AgentSettings settings, long? limit, List<string> problems) =>
         problems.AddRange(Krustlet.Stages.Run.Executor.ExecutorEngine.ExecutorLayout.For(settings.Wasm, limit).Problems);
-
-    private static long? ReadMemoryMappingLimit()
-    {
-        try
-        {
-            return long.TryParse(File.ReadAllText("/proc/sys/vm/max_map_count").Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var limit) ? limit : null;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null; // not Linux, or not readable: nothing to check against
-        }
-    }
 
     /// <summary>The data directory when none is set: <c>$XDG_DATA_HOME/krustlet</c>, i.e. <c>~/.local/share/krustlet</c>.</summary>
     public static string DefaultDataDirectory =>
