@@ -24,7 +24,7 @@ internal static class Density
 
     private static async Task<JsonObject> RunChildAsync(BenchOptions options, string registryHost, bool compact)
     {
-        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(Environment.ProcessPath!);
         var args = new List<string> { "density-child", "--work", Path.Combine(options.Work, compact ? "density-compact" : "density"), "--density-max", options.DensityMax.ToString(CultureInfo.InvariantCulture), "--density-period-ms", options.DensityPeriodMs.ToString(CultureInfo.InvariantCulture), "--registry", registryHost };
         if (compact)
         {
@@ -36,30 +36,9 @@ internal static class Density
             start.ArgumentList.Add(arg);
         }
 
-        using var child = Process.Start(start) ?? throw new InvalidOperationException("the density child did not start");
-        var stderr = child.StandardError.ReadToEndAsync();
-        var steps = new JsonArray();
-        JsonObject? summary = null;
-        while (await child.StandardOutput.ReadLineAsync() is { } line)
-        {
-            Console.WriteLine($"  density: {line}");
-            if (line.StartsWith(Prefix, StringComparison.Ordinal))
-            {
-                var node = JsonNode.Parse(line[Prefix.Length..])!.AsObject();
-                if (node.ContainsKey("summary"))
-                {
-                    summary = node;
-                }
-                else
-                {
-                    steps.Add(node);
-                }
-            }
-        }
-
-        await child.WaitForExitAsync();
-        var errors = await stderr;
-        summary ??= DiedSummary(steps, child.ExitCode, errors);
+        var child = await BenchChild.RunAsync(start, Prefix, "density");
+        var steps = new JsonArray([.. child.Lines.Where(l => !l.ContainsKey("summary"))]);
+        var summary = child.Lines.LastOrDefault(l => l.ContainsKey("summary")) ?? DiedSummary(steps, child.ExitCode, child.Stderr);
         return new JsonObject
         {
             ["engine"] = compact ? "Wasm:CompactMemories = true" : "defaults",
@@ -68,7 +47,7 @@ internal static class Density
             ["steps"] = steps,
             ["summary"] = summary,
             ["childExitCode"] = child.ExitCode,
-            ["childStderr"] = errors.Length > 4000 ? errors[..3000] + " … " + errors[^1000..] : errors,
+            ["childStderr"] = child.StderrExcerpt,
         };
     }
 
@@ -197,9 +176,5 @@ internal static class Density
         Environment.Exit(0);
     }
 
-    private static void Emit(JsonObject line)
-    {
-        Console.WriteLine(Prefix + line.ToJsonString());
-        Console.Out.Flush();
-    }
+    private static void Emit(JsonObject line) => BenchChild.Emit(Prefix, line);
 }

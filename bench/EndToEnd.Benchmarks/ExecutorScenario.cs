@@ -53,7 +53,7 @@ internal static class ExecutorScenario
     private static async Task<JsonObject> ChildAsync(BenchOptions options, string registryHost, string mode, int pods, bool compact)
     {
         // Every running container keeps its log file open: raise the descriptor limit for the child.
-        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo("bash");
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add("ulimit -Hn 1048576 2>/dev/null; ulimit -n 1048576 2>/dev/null || ulimit -n $(ulimit -Hn); exec \"$0\" \"$@\"");
         start.ArgumentList.Add(Environment.ProcessPath!);
@@ -67,28 +67,15 @@ internal static class ExecutorScenario
             start.ArgumentList.Add("--compact");
         }
 
-        using var child = Process.Start(start) ?? throw new InvalidOperationException("the executor child did not start");
-        var stderr = child.StandardError.ReadToEndAsync();
-        var lines = new JsonArray();
-        while (await child.StandardOutput.ReadLineAsync() is { } line)
-        {
-            Console.WriteLine($"  executor {mode}: {line}");
-            if (line.StartsWith(Prefix, StringComparison.Ordinal))
-            {
-                lines.Add(JsonNode.Parse(line[Prefix.Length..]));
-            }
-        }
-
-        await child.WaitForExitAsync();
-        var errors = await stderr;
+        var child = await BenchChild.RunAsync(start, Prefix, $"executor {mode}");
         return new JsonObject
         {
             ["mode"] = mode,
             ["engine"] = compact ? "Wasm:CompactMemories = true, Wasm:MaxContainerMemory = 16 MiB" : "defaults",
             ["vm.max_map_count"] = File.ReadAllText("/proc/sys/vm/max_map_count").Trim(),
-            ["samples"] = lines,
+            ["samples"] = new JsonArray([.. child.Lines]),
             ["childExitCode"] = child.ExitCode,
-            ["childStderr"] = errors.Length > 4000 ? errors[..3000] + " … " + errors[^1000..] : errors,
+            ["childStderr"] = child.StderrExcerpt,
         };
     }
 
@@ -232,9 +219,5 @@ internal static class ExecutorScenario
         ["parked"] = agent.Engine.Native.Scheduler.ParkedGuests,
     };
 
-    private static void Emit(JsonObject line)
-    {
-        Console.WriteLine(Prefix + line.ToJsonString());
-        Console.Out.Flush();
-    }
+    private static void Emit(JsonObject line) => BenchChild.Emit(Prefix, line);
 }

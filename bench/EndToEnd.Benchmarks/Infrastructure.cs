@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using k8s.Models;
 using Krustlet.Pipeline.Events;
@@ -362,4 +363,45 @@ internal sealed record ProcessSample(long RssKiB, long VmSizeKiB, int Threads, i
     public const double TicksPerSecond = 100;
 
     private static long Kib(string line) => long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// A benchmark part run in a child process of its own, so that a limit of the machine ends only that
+/// part. The child prints one JSON line per sample behind a prefix (<see cref="Emit"/>); every line is
+/// echoed, and the prefixed ones are returned parsed.
+/// </summary>
+internal static class BenchChild
+{
+    public sealed record Result(IReadOnlyList<JsonObject> Lines, int ExitCode, string Stderr)
+    {
+        /// <summary>The child's standard error, shortened to its head and tail when long.</summary>
+        public string StderrExcerpt => Stderr.Length > 4000 ? Stderr[..3000] + " … " + Stderr[^1000..] : Stderr;
+    }
+
+    public static async Task<Result> RunAsync(ProcessStartInfo start, string prefix, string label)
+    {
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        using var child = Process.Start(start) ?? throw new InvalidOperationException($"the {label} child did not start");
+        var stderr = child.StandardError.ReadToEndAsync();
+        var lines = new List<JsonObject>();
+        while (await child.StandardOutput.ReadLineAsync() is { } line)
+        {
+            Console.WriteLine($"  {label}: {line}");
+            if (line.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                lines.Add(JsonNode.Parse(line[prefix.Length..])!.AsObject());
+            }
+        }
+
+        await child.WaitForExitAsync();
+        return new Result(lines, child.ExitCode, await stderr);
+    }
+
+    /// <summary>Writes one sample line for the parent (in the child).</summary>
+    public static void Emit(string prefix, JsonObject line)
+    {
+        Console.WriteLine(prefix + line.ToJsonString());
+        Console.Out.Flush();
+    }
 }
