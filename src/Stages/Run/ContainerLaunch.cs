@@ -44,6 +44,20 @@ public sealed class ContainerControl(TimeProvider time, DateTimeOffset? deadline
 
     private Action? _onStop;
 
+    private readonly TaskCompletionSource _serving = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Completes once an HTTP handler run (<see cref="Http.HandlerPort"/>) has bound its listener and
+    /// serves requests; never for other containers. Readiness waits for it.
+    /// </summary>
+    public Task Serving => _serving.Task;
+
+    /// <summary>True once <see cref="Serving"/> has completed.</summary>
+    public bool IsServing => _serving.Task.IsCompleted;
+
+    /// <summary>Called by the HTTP handler run once its listener is bound.</summary>
+    internal void MarkServing() => _serving.TrySetResult();
+
     /// <summary>Asks the container to stop now; the first cause given is kept.</summary>
     public void Kill(KillCause cause)
     {
