@@ -12,13 +12,20 @@ namespace Krustlet.Stages.Run;
 /// </summary>
 internal sealed record ContainerDefinition(V1Container Spec, PulledImage Image, CompiledArtifact Artifact, PreparedContainer? Prepared)
 {
+    /// <summary>For an app container with a port named <c>http</c>: how it serves requests; null otherwise.</summary>
+    public Http.HttpHandlerLaunch? Http { get; init; }
+
     public string Name => Spec.Name;
 
     /// <summary>Every container's (init and app) definition, by name, from the work item's features.</summary>
     public static IReadOnlyDictionary<string, ContainerDefinition> Of(V1Pod pod, CompiledModules compiled, PulledImages pulled, PreparedContainers? prepared) =>
         PodContainers.All(pod).ToDictionary(
             c => c.Name,
-            c => new ContainerDefinition(c, pulled.ByContainer[c.Name], compiled.ByContainer[c.Name], prepared?.ByContainer.GetValueOrDefault(c.Name)),
+            c => new ContainerDefinition(c, pulled.ByContainer[c.Name], compiled.ByContainer[c.Name], prepared?.ByContainer.GetValueOrDefault(c.Name))
+            {
+                // Init containers run to completion: only app containers serve.
+                Http = pod.Spec.Containers.Contains(c) ? Run.Http.HandlerAnnotations.Of(pod, c) : null,
+            },
             StringComparer.Ordinal);
 
     /// <summary>
@@ -38,7 +45,10 @@ internal sealed record ContainerDefinition(V1Container Spec, PulledImage Image, 
         Prepared?.Mounts ?? [],
         MemoryLimit(Spec),
         logPath,
-        rotation);
+        rotation)
+    {
+        Http = Http,
+    };
 
     private static long? MemoryLimit(V1Container container) =>
         container.Resources?.Limits is { } limits && limits.TryGetValue("memory", out var memory) ? memory.ToInt64() : null;

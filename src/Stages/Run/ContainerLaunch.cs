@@ -22,14 +22,21 @@ public sealed record ContainerLaunch(
     IReadOnlyList<Mount> Mounts,
     long? MemoryLimitBytes,
     string LogPath,
-    LogRotationOptions LogRotation);
+    LogRotationOptions LogRotation)
+{
+    /// <summary>
+    /// Set for an HTTP handler (a container with a port named <c>http</c>): the run serves requests on
+    /// that port, each in a fresh instance, until it is stopped, instead of running <c>_start</c> once.
+    /// </summary>
+    public Http.HttpHandlerLaunch? Http { get; init; }
+}
 
 /// <summary>
 /// Lets the agent stop a running container: a parked (sleeping) guest is ended at once, a running one at
 /// the end of its time slice (about <see cref="Compile.WasmEngineOptions.EpochTick"/>), even in a loop
 /// that never calls the host.
 /// </summary>
-public sealed class ContainerControl(TimeProvider time, DateTimeOffset? deadline = null)
+public sealed class ContainerControl(TimeProvider time, DateTimeOffset? deadline = null, ContainerUsage? usage = null)
 {
     private volatile KillCause? _cause;
 
@@ -37,7 +44,8 @@ public sealed class ContainerControl(TimeProvider time, DateTimeOffset? deadline
     public DateTimeOffset? Deadline { get; } = deadline;
 
     /// <summary>What this run has used so far (CPU, memory), for the kubelet API's stats.</summary>
-    public ContainerUsage Usage { get; } = new();
+    /// <summary>Shared by an HTTP handler's run and its requests' instances, so the handler's CPU is theirs.</summary>
+    public ContainerUsage Usage { get; } = usage ?? new();
 
     /// <summary>Why the container was killed; null while it was not.</summary>
     public KillCause? Cause => _cause;

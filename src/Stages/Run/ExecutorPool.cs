@@ -1,5 +1,8 @@
 using Krustlet.Stages.Compile;
 using Krustlet.Stages.Run.Executor;
+using Krustlet.Stages.Run.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Krustlet.Stages.Wasmtime.Native;
 
 namespace Krustlet.Stages.Run;
@@ -36,6 +39,16 @@ public sealed class ExecutorPool : IDisposable
 
     public int Slots { get; }
 
+    /// <summary>Where HTTP handler containers listen and the limits of their requests.</summary>
+    public HttpHandlerOptions Http { get; init; } = new();
+
+    /// <summary>Logs of HTTP handler runs (and their Kestrel listeners).</summary>
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+
+    private HttpHandlerMetrics? _httpMetrics;
+
+    private HttpHandlerMetrics HttpMetrics => LazyInitializer.EnsureInitialized(ref _httpMetrics, () => new HttpHandlerMetrics(Http.MeterFactory));
+
     /// <summary>Containers holding a slot now.</summary>
     public int Running => Volatile.Read(ref _running);
 
@@ -51,6 +64,20 @@ public sealed class ExecutorPool : IDisposable
         ArgumentNullException.ThrowIfNull(launch);
         await _slots.WaitAsync(cancellationToken);
         Interlocked.Increment(ref _running);
+        if (launch.Http is not null)
+        {
+            // An HTTP handler holds its slot while it serves; each request is a guest of its own.
+            try
+            {
+                return await HandlerServer.ServeAsync(_host, launch, control, Http, HttpMetrics, LoggerFactory, _time);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _running);
+                _slots.Release();
+            }
+        }
+
         if (launch.Artifact.Kind == WasmBinaryKind.CoreModule)
         {
             try
@@ -167,5 +194,9 @@ public sealed class ExecutorPool : IDisposable
         return await guest.Exit.ConfigureAwait(false);
     }
 
-    public void Dispose() => _slots.Dispose();
+    public void Dispose()
+    {
+        _slots.Dispose();
+        _httpMetrics?.Dispose();
+    }
 }

@@ -19,6 +19,7 @@ internal sealed class ModuleGuest : IGuest
     private readonly ContainerControl _control;
     private readonly TimeProvider _time;
     private readonly CriLogWriter _log;
+    private readonly IGuestOutput _output;
     private readonly DateTimeOffset _startedAt;
     private readonly TaskCompletionSource<ContainerExit> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _gate = new();
@@ -34,13 +35,21 @@ internal sealed class ModuleGuest : IGuest
     /// <summary>A sleep at least this long closes the container's log file until its next write.</summary>
     private static readonly TimeSpan LogIdleClose = TimeSpan.FromSeconds(2);
 
-    public ModuleGuest(WasmEngineHost host, ContainerLaunch launch, ContainerControl control, TimeProvider time, CriLogWriter log)
+    /// <param name="host">The engine and executor.</param>
+    /// <param name="launch">What runs: the artifact, argv, environment, mounts and memory limit.</param>
+    /// <param name="control">Kills and the deadline.</param>
+    /// <param name="time">The clock of sleeps and the deadline.</param>
+    /// <param name="log">The container's CRI log (long sleeps close its file).</param>
+    /// <param name="output">Where stdout and stderr go; the CRI log when null.</param>
+    /// <param name="stdin">What the guest reads on stdin; a closed stdin when null.</param>
+    public ModuleGuest(WasmEngineHost host, ContainerLaunch launch, ContainerControl control, TimeProvider time, CriLogWriter log, IGuestOutput? output = null, ReadOnlyMemory<byte>? stdin = null)
     {
         _host = host;
         _launch = launch;
         _control = control;
         _time = time;
         _log = log;
+        _output = output ?? new CriLogOutput(log);
         _startedAt = time.GetUtcNow();
         _store = new NativeStore(host.Native.Engine);
         try
@@ -65,6 +74,8 @@ internal sealed class ModuleGuest : IGuest
                 Environment = launch.Env,
                 Preopens = [.. launch.Mounts.Select(m => new NativePreopen(m.HostPath, m.GuestPath, !m.ReadOnly))],
                 CaptureOutput = true,
+                Stdin = stdin,
+                YieldAtOutputHighWater = output is not (null or CriLogOutput), // a stream that is passed on as it comes
             });
             // Every epoch tick ends the guest's slice: it yields, and the scheduler polls the next guest.
             _store.YieldAtEpochDeadline(1);
@@ -90,7 +101,8 @@ internal sealed class ModuleGuest : IGuest
             if (_control.Deadline is { } deadline)
             {
                 var due = deadline - _time.GetUtcNow();
-                _deadline = _time.CreateTimer(_ => WakeForStop(), null, due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+                // The timer may fire a little before the clock reads the deadline: it kills, not just wakes.
+                _deadline = _time.CreateTimer(_ => _control.Kill(KillCause.DeadlineExceeded), null, due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
             }
         }
 
@@ -110,12 +122,21 @@ internal sealed class ModuleGuest : IGuest
             catch (WasmtimeNativeException ex)
             {
                 Account(started);
-                DrainOutput();
+                DrainOutput(final: true);
                 return Finish(WasmContainerRunner.Outcome(ex, _launch, _host, _startedAt, _time));
             }
 
             Account(started);
-            DrainOutput();
+            DrainOutput(final: done && _calling);
+            if (!done && _output.Backpressure is { IsCompleted: false } pending)
+            {
+                // What it wrote is still on its way (a slow HTTP client): it goes on once that is done.
+                var parking = _store.Mailbox.Parking;
+                var duration = _store.Mailbox.SleepDuration;
+                pending.ContinueWith(_ => AfterBackpressure(parking, duration), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                return GuestPoll.Parked;
+            }
+
             if (!done)
             {
                 switch (_store.Mailbox.Parking)
@@ -203,14 +224,54 @@ internal sealed class ModuleGuest : IGuest
 
     private void WakeForStop() => _handle?.Wake();
 
-    private void DrainOutput()
+    // The guest parked (or yielded) while its output was still being written on: now that it is, it
+    // continues as it would have (a sleep is armed, a yield queued again).
+    private void AfterBackpressure(GuestParking parking, TimeSpan duration)
     {
-        _store.Mailbox.Drain(false, static (bytes, log) => ((CriLogWriter)log!).Write(LogStream.Stdout, bytes), _log);
-        _store.Mailbox.Drain(true, static (bytes, log) => ((CriLogWriter)log!).Write(LogStream.Stderr, bytes), _log);
+        switch (parking)
+        {
+            case GuestParking.Sleeping:
+                ArmSleep(duration);
+                return;
+            case GuestParking.Yielding:
+                lock (_gate)
+                {
+                    if (!_finished)
+                    {
+                        _store.Mailbox.Wake();
+                    }
+                }
+
+                break;
+        }
+
+        _handle!.Wake();
     }
+
+    private void DrainOutput(bool final)
+    {
+        var mailbox = _store.Mailbox;
+        mailbox.Drain(true, static (bytes, output) => ((IGuestOutput)output!).Stderr(bytes), _output);
+        if (!final)
+        {
+            mailbox.Drain(false, static (bytes, output) => ((IGuestOutput)output!).Stdout(bytes, false), _output);
+        }
+        else if (mailbox.StdoutLength > 0)
+        {
+            mailbox.Drain(false, static (bytes, output) => ((IGuestOutput)output!).Stdout(bytes, true), _output);
+        }
+        else
+        {
+            _output.Stdout([], true);
+        }
+    }
+
+    /// <summary>Output bytes lost because the guest wrote more than the shim buffers within one time slice; known once <see cref="Exit"/> has completed.</summary>
+    public ulong DroppedOutput { get; private set; }
 
     private GuestPoll Finish(ContainerExit exit)
     {
+        DroppedOutput = _store.Mailbox.DroppedBytes;
         _exit.TrySetResult(exit);
         return GuestPoll.Done;
     }

@@ -87,6 +87,8 @@ internal static unsafe partial class NativeMethods
     /// <summary>Returns an owned trap; ownership passes to Wasmtime when stored in a host call's trap slot.</summary>
     [LibraryImport(Library)] public static partial nint wasmtime_trap_new(byte* message, nuint length);
     [LibraryImport(Library)] public static partial void wasm_byte_vec_delete(WasmByteVec* vec);
+    /// <summary>Copies <paramref name="size"/> bytes into a new vector owned by the caller (or by whoever it is handed to).</summary>
+    [LibraryImport(Library)] public static partial void wasm_byte_vec_new(WasmByteVec* vec, nuint size, byte* data);
 
     // ---- config and engine (wasm.h, config.h, async.h, engine.h) ----
     [LibraryImport(Library)] public static partial nint wasm_config_new();
@@ -157,6 +159,9 @@ internal static unsafe partial class NativeMethods
     /// <summary>The guest's stdout goes to <paramref name="callback"/>(data, bytes, length), which must accept it all.</summary>
     [LibraryImport(Library)] public static partial void wasi_config_set_stdout_custom(nint config, nint callback, nint data, nint finalizer);
     [LibraryImport(Library)] public static partial void wasi_config_set_stderr_custom(nint config, nint callback, nint data, nint finalizer);
+
+    /// <summary>The guest's stdin reads these bytes, then end of file; takes the vector's contents.</summary>
+    [LibraryImport(Library)] public static partial void wasi_config_set_stdin_bytes(nint config, WasmByteVec* bytes);
 
     // ---- function types (wasm.h) ----
     [LibraryImport(Library)] public static partial nint wasm_valtype_new(byte kind);

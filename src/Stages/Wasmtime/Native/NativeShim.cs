@@ -40,6 +40,7 @@ internal static unsafe partial class NativeShim
         public nint MemoryData;
         public nint MemoryDataSize;
         public nint ContextGetData;
+        public nint EngineIncrementEpoch;
     }
 
     /// <summary>The shim's callbacks, by the name Wasmtime is given them under.</summary>
@@ -68,6 +69,7 @@ internal static unsafe partial class NativeShim
             MemoryData = NativeLibrary.GetExport(wasmtime, "wasmtime_memory_data"),
             MemoryDataSize = NativeLibrary.GetExport(wasmtime, "wasmtime_memory_data_size"),
             ContextGetData = NativeLibrary.GetExport(wasmtime, "wasmtime_context_get_data"),
+            EngineIncrementEpoch = NativeLibrary.GetExport(wasmtime, "wasmtime_engine_increment_epoch"),
         };
         var loaded = shim;
         NativeLibrary.SetDllImportResolver(assembly, (name, _, _) => name == Library ? loaded : IntPtr.Zero);
@@ -118,14 +120,19 @@ public sealed unsafe class GuestMailbox : IDisposable
     {
         public nint User;
         public int State;
-        public int Reserved;
+        public int Flags;
         public long SleepNanoseconds;
         public long MonotonicBase;
         public ulong Parks;
         public ulong MemoryBytes;
         public Output Stdout;
         public Output Stderr;
+        public nint Engine;
+        public int HighWaterHit;
+        public int Lock;
     }
+
+    private const int YieldAtHighWaterFlag = 1;
 
     private Layout* _mailbox;
 
@@ -170,17 +177,55 @@ public sealed unsafe class GuestMailbox : IDisposable
             && Interlocked.CompareExchange(ref state, (int)GuestParking.Woken, seen) == seen;
     }
 
+    /// <summary>
+    /// Ends the guest's time slice as soon as its buffered stdout reaches 256 KiB (the shim advances
+    /// <paramref name="engine"/>'s epoch), so its output can be written on, with backpressure, before it
+    /// goes on. For HTTP handlers, whose stdout is the response.
+    /// </summary>
+    internal void YieldAtOutputHighWater(nint engine)
+    {
+        _mailbox->Engine = engine;
+        _mailbox->Flags |= YieldAtHighWaterFlag;
+    }
+
+    /// <summary>Bytes of stdout buffered now. Between polls only.</summary>
+    public int StdoutLength => checked((int)_mailbox->Stdout.Length);
+
     /// <summary>Hands the bytes buffered for stdout (false) or stderr (true) to <paramref name="sink"/>, then empties the buffer. Between polls only.</summary>
     public void Drain(bool stderr, ReadOnlySpanAction<byte, object?> sink, object? state)
     {
         ArgumentNullException.ThrowIfNull(sink);
         var output = stderr ? &_mailbox->Stderr : &_mailbox->Stdout;
-        if (output->Length == 0)
+        if (Volatile.Read(ref *(nuint*)&output->Length) == 0)
         {
             return;
         }
-        sink(new ReadOnlySpan<byte>(output->Data, checked((int)output->Length)), state);
-        output->Length = 0;
+
+        // Wasmtime may append from its own thread while the guest waits in fd_write (the shim's lock).
+        ref var held = ref _mailbox->Lock;
+        var spinner = default(SpinWait);
+        while (Interlocked.Exchange(ref held, 1) != 0)
+        {
+            spinner.SpinOnce(sleep1Threshold: -1);
+        }
+
+        try
+        {
+            if (output->Length == 0)
+            {
+                return;
+            }
+            sink(new ReadOnlySpan<byte>(output->Data, checked((int)output->Length)), state);
+            output->Length = 0;
+            if (!stderr)
+            {
+                _mailbox->HighWaterHit = 0;
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref held, 0);
+        }
     }
 
     /// <summary>Marks when the guest's WASI clocks start (absolute monotonic sleeps count from there).</summary>

@@ -35,6 +35,15 @@ public sealed record NativeWasiOptions
     /// instead of files; the paths above then take precedence only if set.
     /// </summary>
     public bool CaptureOutput { get; init; }
+
+    /// <summary>What the guest reads on stdin, then end of file; without, stdin is closed (reads end at once).</summary>
+    public ReadOnlyMemory<byte>? Stdin { get; init; }
+
+    /// <summary>
+    /// With <see cref="CaptureOutput"/>: 256 KiB of buffered stdout ends the guest's time slice, so the
+    /// embedder writes it on before the guest produces more (an HTTP response streams with backpressure).
+    /// </summary>
+    public bool YieldAtOutputHighWater { get; init; }
 }
 
 public sealed record NativePreopen(string HostPath, string GuestPath, bool Mutable);
@@ -47,6 +56,7 @@ public sealed record NativePreopen(string HostPath, string GuestPath, bool Mutab
 public sealed class NativeStore : IDisposable
 {
     private readonly nint _context;
+    private readonly NativeEngine _engine;
     private GCHandle _self;
     private int _busy;
 
@@ -60,6 +70,7 @@ public sealed class NativeStore : IDisposable
         // native context) can tell the store which host call its guest is parked on.
         _self = GCHandle.Alloc(this, GCHandleType.Weak);
         Mailbox = new GuestMailbox(GCHandle.ToIntPtr(_self));
+        _engine = engine;
         var store = NativeMethods.wasmtime_store_new(engine.Handle, Mailbox.Pointer, IntPtr.Zero);
         Handle = new StoreHandle(store, Mailbox);
         _context = NativeMethods.wasmtime_store_context(Handle);
@@ -136,6 +147,19 @@ public sealed class NativeStore : IDisposable
             var shim = NativeShim.Functions;
             NativeMethods.wasi_config_set_stdout_custom(w, shim.WriteStdout, Mailbox.Pointer, shim.NoopFinalizer);
             NativeMethods.wasi_config_set_stderr_custom(w, shim.WriteStderr, Mailbox.Pointer, shim.NoopFinalizer);
+            if (options.YieldAtOutputHighWater)
+            {
+                Mailbox.YieldAtOutputHighWater(_engine.Handle.DangerousGetHandle());
+            }
+        }
+        if (options.Stdin is { } stdin)
+        {
+            WasmByteVec bytes;
+            fixed (byte* data = stdin.Span)
+            {
+                NativeMethods.wasm_byte_vec_new(&bytes, (nuint)stdin.Length, data);
+            }
+            NativeMethods.wasi_config_set_stdin_bytes(w, &bytes); // takes the vector's contents
         }
         if (options.StdoutPath is { } stdout)
         {

@@ -58,6 +58,7 @@ typedef struct {
     uint8_t *(*memory_data)(void *context, const void *memory);
     size_t (*memory_data_size)(void *context, const void *memory);
     void *(*context_get_data)(void *context);
+    void (*engine_increment_epoch)(void *engine);
 } kr_api;
 
 static kr_api api;
@@ -80,13 +81,22 @@ typedef struct {
 typedef struct {
     void *user;            // opaque to the shim: a GCHandle of the .NET store
     int32_t state;         // one of KR_*
-    int32_t reserved;
+    int32_t flags;         // KR_FLAG_*
     int64_t sleep_ns;      // set with KR_SLEEPING: how long the guest asked to sleep
     int64_t mono_base_ns;  // host CLOCK_MONOTONIC when the guest's WASI clocks started
     uint64_t parks;        // how many times the guest parked (for metrics)
     uint64_t memory_bytes; // the caller's "memory" export at its last poll_oneoff/sched_yield (for stats)
     kr_output out[2];      // stdout, stderr
+    void *engine;          // the store's engine (wasm_engine_t), for KR_FLAG_YIELD_AT_HIGH_WATER
+    int32_t high_water_hit; // set when the shim ended the slice early; .NET clears it at each drain
+    int32_t lock;           // held while out[] is appended to or drained (see kr_write_stdout)
 } kr_guest;
+
+// stdout reaching KR_HIGH_WATER bytes ends the guest's time slice early (the engine's epoch is
+// advanced, so it yields at its next epoch check): .NET drains and writes the bytes on before the guest
+// goes on. An HTTP handler's response streams with backpressure this way instead of buffering whole.
+#define KR_FLAG_YIELD_AT_HIGH_WATER 1
+#define KR_HIGH_WATER (256u * 1024u)
 
 // Bytes one stream may buffer between two drains (a drain follows every poll, at most one time slice
 // apart). A guest that writes more within one slice loses the excess, counted in `dropped`.
@@ -146,12 +156,40 @@ static ptrdiff_t append(kr_output *out, const uint8_t *bytes, size_t length) {
     return (ptrdiff_t)length; // Wasmtime refuses partial writes; what was not kept is counted
 }
 
+// Wasmtime's WASI preview 1 writes a custom stdout/stderr from a background task on its own Tokio
+// thread while the guest's fd_write waits (its future is pending, so the executor may drain between two
+// polls at that very moment): appends and drains take the mailbox's lock.
+static void lock_output(kr_guest *guest) {
+    while (__atomic_exchange_n(&guest->lock, 1, __ATOMIC_ACQUIRE) != 0) {
+        while (__atomic_load_n(&guest->lock, __ATOMIC_RELAXED) != 0) {
+            __builtin_ia32_pause();
+        }
+    }
+}
+
+static void unlock_output(kr_guest *guest) {
+    __atomic_store_n(&guest->lock, 0, __ATOMIC_RELEASE);
+}
+
 KR_EXPORT ptrdiff_t kr_write_stdout(void *data, const uint8_t *bytes, size_t length) {
-    return append(&((kr_guest *)data)->out[0], bytes, length);
+    kr_guest *guest = data;
+    lock_output(guest);
+    ptrdiff_t wrote = append(&guest->out[0], bytes, length);
+    unlock_output(guest);
+    if ((guest->flags & KR_FLAG_YIELD_AT_HIGH_WATER) && guest->out[0].length >= KR_HIGH_WATER &&
+        !guest->high_water_hit && guest->engine != NULL) {
+        guest->high_water_hit = 1;
+        api.engine_increment_epoch(guest->engine); // an atomic add: safe from here
+    }
+    return wrote;
 }
 
 KR_EXPORT ptrdiff_t kr_write_stderr(void *data, const uint8_t *bytes, size_t length) {
-    return append(&((kr_guest *)data)->out[1], bytes, length);
+    kr_guest *guest = data;
+    lock_output(guest);
+    ptrdiff_t wrote = append(&guest->out[1], bytes, length);
+    unlock_output(guest);
+    return wrote;
 }
 
 KR_EXPORT void kr_noop_finalizer(void *data) {
