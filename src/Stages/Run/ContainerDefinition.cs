@@ -14,11 +14,14 @@ internal sealed record ContainerDefinition(V1Container Spec, PulledImage Image, 
 {
     public string Name => Spec.Name;
 
+    /// <summary>The pod's annotation asks for outbound network (read with each version of the pod, so a change applies at the next run).</summary>
+    public bool OutboundNetwork { get; init; }
+
     /// <summary>Every container's (init and app) definition, by name, from the work item's features.</summary>
     public static IReadOnlyDictionary<string, ContainerDefinition> Of(V1Pod pod, CompiledModules compiled, PulledImages pulled, PreparedContainers? prepared) =>
         PodContainers.All(pod).ToDictionary(
             c => c.Name,
-            c => new ContainerDefinition(c, pulled.ByContainer[c.Name], compiled.ByContainer[c.Name], prepared?.ByContainer.GetValueOrDefault(c.Name)),
+            c => new ContainerDefinition(c, pulled.ByContainer[c.Name], compiled.ByContainer[c.Name], prepared?.ByContainer.GetValueOrDefault(c.Name)) { OutboundNetwork = Stages.OutboundNetwork.Requested(pod) },
             StringComparer.Ordinal);
 
     /// <summary>
@@ -38,7 +41,10 @@ internal sealed record ContainerDefinition(V1Container Spec, PulledImage Image, 
         Prepared?.Mounts ?? [],
         MemoryLimit(Spec),
         logPath,
-        rotation);
+        rotation)
+    {
+        OutboundNetwork = OutboundNetwork,
+    };
 
     private static long? MemoryLimit(V1Container container) =>
         container.Resources?.Limits is { } limits && limits.TryGetValue("memory", out var memory) ? memory.ToInt64() : null;

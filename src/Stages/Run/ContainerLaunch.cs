@@ -22,7 +22,14 @@ public sealed record ContainerLaunch(
     IReadOnlyList<Mount> Mounts,
     long? MemoryLimitBytes,
     string LogPath,
-    LogRotationOptions LogRotation);
+    LogRotationOptions LogRotation)
+{
+    /// <summary>
+    /// The pod asked for outbound network (<see cref="Stages.OutboundNetwork"/>, admitted by the node): a
+    /// component's WASI gets it (<see cref="Wasmtime.Native.ComponentWasi"/>); a core module has no sockets.
+    /// </summary>
+    public bool OutboundNetwork { get; init; }
+}
 
 /// <summary>
 /// Lets the agent stop a running container: a parked (sleeping) guest is ended at once, a running one at

@@ -158,6 +158,17 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] public static partial void wasi_config_set_stdout_custom(nint config, nint callback, nint data, nint finalizer);
     [LibraryImport(Library)] public static partial void wasi_config_set_stderr_custom(nint config, nint callback, nint data, nint finalizer);
 
+    /// <summary>Every socket address passes WASI's address check (wasi:sockets connect and bind).</summary>
+    /// <remarks>
+    /// LIBRARY: since Wasmtime #13936 (in 50) TCP and UDP sockets are also refused by default, by a
+    /// separate switch (WasiCtxBuilder::allow_tcp/allow_udp) the C API 50 does not export, so with this
+    /// library a guest still cannot create a socket; see ComponentWasi.
+    /// </remarks>
+    [LibraryImport(Library)] public static partial void wasi_config_inherit_network(nint config);
+
+    /// <summary>Allows wasi:sockets/ip-name-lookup (off by default).</summary>
+    [LibraryImport(Library)] public static partial void wasi_config_allow_ip_name_lookup(nint config, [MarshalAs(UnmanagedType.U1)] bool enable);
+
     // ---- function types (wasm.h) ----
     [LibraryImport(Library)] public static partial nint wasm_valtype_new(byte kind);
     /// <summary>Takes ownership of the valtypes in <paramref name="data"/> (the array itself is copied).</summary>
