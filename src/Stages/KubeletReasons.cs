@@ -84,6 +84,18 @@ public static class KubeletReasons
     /// <summary>The pod asks for something a wasm sandbox cannot honour (hostNetwork, privileged, ...).</summary>
     public const string UnsupportedPodSpec = "UnsupportedPodSpec";
 
+    /// <summary>
+    /// A port the pod's HTTP handler needs is held by another pod on this node or by the agent itself
+    /// (the kubelet's NodePorts predicate, whose name is the reason).
+    /// </summary>
+    public const string NodePorts = "NodePorts";
+
+    /// <summary>
+    /// The pod asks for outbound network (<see cref="OutboundNetwork"/>) and the node forbids it
+    /// (<c>Wasm:AllowNetwork</c>), named as the kubelet names a node policy refusal (<c>SysctlForbidden</c>).
+    /// </summary>
+    public const string NetworkForbidden = "NetworkForbidden";
+
     // Condition reasons.
 
     /// <summary>ContainersReady and Ready are false: some container is not running and ready.</summary>

@@ -38,9 +38,10 @@ public sealed class AgentRuntime : IAsyncDisposable
     private readonly PodPipeline _pipeline;
     private bool _stopped;
 
-    private AgentRuntime(AgentSettings settings, WasmEngineHost engine, OciRegistryClient registry, ExecutorPool pool, PodPipeline pipeline, NodePods pods, PipelineInstruments instruments)
+    private AgentRuntime(AgentSettings settings, WasmEngineHost engine, OciRegistryClient registry, ExecutorPool pool, PodPipeline pipeline, NodePods pods, PipelineInstruments instruments, ReservedPorts reservedPorts)
     {
         Settings = settings;
+        ReservedPorts = reservedPorts;
         _engine = engine;
         _registry = registry;
         _pool = pool;
@@ -58,6 +59,21 @@ public sealed class AgentRuntime : IAsyncDisposable
     public PipelineInstruments Instruments { get; }
 
     public PodPipeline Pipeline => _pipeline;
+
+    /// <summary>
+    /// The ports the agent itself listens on, which admission keeps from HTTP handlers: <c>Server:Port</c>
+    /// and <c>Page:Port</c> as set, and, for a setting of 0, the port bound (<see cref="StartKubeletApiAsync"/>,
+    /// <see cref="PipelinePage.PipelinePageHost.StartAsync"/>), which both happen before the pod source starts.
+    /// </summary>
+    public ReservedPorts ReservedPorts { get; }
+
+    /// <summary>The ports the settings reserve before anything is bound: the kubelet API's, and the pipeline page's unless it has none or lives on the kubelet port.</summary>
+    public static ReservedPorts ReservedBy(AgentSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var ports = new ReservedPorts().Reserve(settings.ServerPort, SettingsCatalog.ServerPort.Key);
+        return settings.PageOnKubeletPort ? ports : ports.Reserve(settings.PagePort, SettingsCatalog.PagePort.Key);
+    }
 
     /// <summary>Builds every stage and starts the pipeline; pods flow once <see cref="RunAsync"/> gives it a source.</summary>
     /// <param name="settings">The agent's settings.</param>
@@ -85,10 +101,12 @@ public sealed class AgentRuntime : IAsyncDisposable
             Backoff = settings.Backoff,
             State = saveState ? new PodStateStore(settings.StateDirectory, loggerFactory.CreateLogger<PodStateStore>()) : null,
         };
+        var reservedPorts = ReservedBy(settings);
+        var admission = new AdmissionOptions { MaxContainersPerPod = settings.MaxContainersPerPod, AllowOutboundNetwork = settings.AllowNetwork, ReservedPorts = reservedPorts };
         var volumeOptions = new VolumeOptions(settings.PodsDirectory) { NodeIp = settings.NodeIp, AllowedHostPathPrefixes = settings.AllowedHostPathPrefixes };
         var pipeline = PodPipeline.Start(
             context => new PodStages(
-                new AdmissionStage(services.Allocatable, settings.MaxContainersPerPod),
+                new AdmissionStage(services.Allocatable, admission),
                 new ImagePullStage(new ImagePuller(registry, new ContentStore(settings.ImagesDirectory), settings.Registries), context, services.Resources, events: services.Events),
                 new CompileStage(new CompileCache(engine, settings.CompileCacheDirectory, loggerFactory.CreateLogger<CompileCache>())),
                 new VolumeSetupStage(services.Resources, volumeOptions, services.Allocatable, context),
@@ -98,7 +116,7 @@ public sealed class AgentRuntime : IAsyncDisposable
             instruments,
             loggerFactory,
             time);
-        return new AgentRuntime(settings, engine, registry, pool, pipeline, pods, instruments);
+        return new AgentRuntime(settings, engine, registry, pool, pipeline, pods, instruments, reservedPorts);
     }
 
     /// <summary>Runs pods from the source until it ends or <paramref name="cancellationToken"/> fires (then returns normally).</summary>
@@ -159,6 +177,7 @@ public sealed class AgentRuntime : IAsyncDisposable
         try
         {
             await server.StartAsync(cancellationToken);
+            ReservedPorts.Reserve(server.Endpoint.Port, SettingsCatalog.ServerPort.Key);
             return server;
         }
         catch

@@ -108,6 +108,9 @@ public sealed record AgentSettings
 
     public required WasmEngineOptions Wasm { get; init; }
 
+    /// <summary><c>Wasm:AllowNetwork</c>: pods may ask for outbound network (<see cref="Stages.OutboundNetwork"/>); when false admission refuses them.</summary>
+    public bool AllowNetwork { get; init; } = SettingsCatalog.AllowNetwork.Default;
+
     public required TimeSpan FileCheckFrequency { get; init; }
 
     /// <summary>Where images live under the data directory.</summary>

@@ -127,6 +127,7 @@ public static partial class AgentSettingsReader
                 ExecutorThreads = values.Integer(SettingsCatalog.ExecutorThreads),
                 PoolSlots = poolSlots > 0 ? poolSlots : maxPods,
             },
+            AllowNetwork = values.Boolean(SettingsCatalog.AllowNetwork),
             FileCheckFrequency = values.Duration(SettingsCatalog.FileCheckFrequency),
         };
 

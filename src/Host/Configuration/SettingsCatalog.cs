@@ -67,6 +67,7 @@ public static class SettingsCatalog
     public static readonly Setting<int> ExecutorThreads = new("Wasm:ExecutorThreads", SettingKind.WholeNumber, WasmDefaults.ExecutorThreads, "Threads that run every core-module guest (M:N); 0 is one per core. A sleeping guest holds none.") { Maximum = 256 };
     public static readonly Setting<int> PoolSlots = new("Wasm:PoolSlots", SettingKind.WholeNumber, WasmDefaults.PoolSlots, "Instance slots (memory, table, fiber stack each) of Wasmtime's pool, reserved at start; 0 takes `Node:MaxPods`. A container that finds the pool full fails to start (StartError) and is retried with backoff.") { Maximum = 1_000_000 };
     public static readonly Setting<long> MaxContainerMemory = new("Wasm:MaxContainerMemory", SettingKind.Size, WasmDefaults.MaxContainerMemory, "The most each linear memory and each table of one container may hold when its pod sets no `limits.memory`, and the ceiling of one that sets more (guests run inside the agent); a module that declares more is OOMKilled.");
+    public static readonly Setting<bool> AllowNetwork = new("Wasm:AllowNetwork", SettingKind.Boolean, new Stages.Admission.AdmissionOptions().AllowOutboundNetwork, "Whether pods may give their WASI 0.2 components outbound network with the annotation `krustlet.dev/network: outbound` (sockets to any address the node reaches, and name lookups); false refuses such pods at admission (NetworkForbidden). Without the annotation components have no network either way.");
     public static readonly Setting<TimeSpan> FileCheckFrequency = new("Standalone:FileCheckFrequency", SettingKind.Duration, StaticPodSource.DefaultRescanInterval, "Standalone: how often the manifest directory is rescanned (file changes are also watched).");
 
     private static readonly Dictionary<(string Stage, string Setting), Setting<int>> StageSettings = BuildStageSettings();
@@ -85,7 +86,7 @@ public static class SettingsCatalog
         AnonymousAuth, AuthenticationTokenWebhook, AuthenticationTokenWebhookCacheTtl, AuthorizationMode, AuthorizationWebhookCacheAuthorizedTtl, AuthorizationWebhookCacheUnauthorizedTtl,
         InsecureRegistries, RegistryMirrors, RegistryConnectTimeout, RegistryResponseTimeout, RegistryIdleTimeout, AllowedHostPaths, LogMaxSize, LogMaxFiles,
         BackoffInitial, BackoffMax, BackoffResetAfter, ApiQps, ApiBurst, ShutdownTimeout, CancellationGrace,
-        FuelEnabled, FuelPerContainer, EpochTick, CompactMemories, MaxContainerMemory, ExecutorThreads, PoolSlots, FileCheckFrequency,
+        FuelEnabled, FuelPerContainer, EpochTick, CompactMemories, MaxContainerMemory, ExecutorThreads, PoolSlots, AllowNetwork, FileCheckFrequency,
         .. StageSettings.Values,
     ];
 

@@ -18,6 +18,7 @@ public sealed class PipelinePageHost : IAsyncDisposable
     private readonly bool _onKubeletPort;
     private readonly int _port;
     private readonly ILoggerFactory? _loggerFactory;
+    private readonly Stages.Admission.ReservedPorts _reserved;
     private readonly CancellationTokenSource _stopping = new();
     private PipelinePageServer? _server;
 
@@ -27,6 +28,7 @@ public sealed class PipelinePageHost : IAsyncDisposable
         _onKubeletPort = settings.PageOnKubeletPort;
         _port = settings.PagePort;
         _loggerFactory = loggerFactory;
+        _reserved = runtime.ReservedPorts;
         _monitor = new PipelineMonitor(runtime.Instruments.Meter, [.. StageNames.GraphStages, StageNames.StatusReport], settings.Pipeline, time);
         _source = new PipelinePageSource(_monitor, runtime.Pods, settings.NodeName, settings.LogsDirectory, interval, time);
     }
@@ -70,6 +72,7 @@ public sealed class PipelinePageHost : IAsyncDisposable
         }
 
         _server = server;
+        _reserved.Reserve(server.Url.Port, Configuration.SettingsCatalog.PagePort.Key); // the port bound, when Page:Port is 0
         return $"pipeline page: {server.Url}";
     }
 

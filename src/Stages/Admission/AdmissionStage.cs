@@ -1,6 +1,7 @@
 using System.Globalization;
 using k8s.Models;
 using Krustlet.Pipeline.Engine;
+using Krustlet.Stages.Run.Http;
 
 namespace Krustlet.Stages.Admission;
 
@@ -23,19 +24,51 @@ public sealed record NodeAllocatable(string NodeName, int MaxPods, ResourceQuant
 /// Decides whether this node can run a pod, as the kubelet's admission does: its names must be valid as
 /// the API server validates them (<see cref="PodValidation"/>, reason <c>Invalid</c>), it must be bound to
 /// this node, fit in the pod count and the allocatable CPU and memory left by the pods already admitted,
-/// and ask for nothing a wasm sandbox cannot honour. A refused pod fails with the kubelet's reason
-/// (<c>OutOfpods</c>, <c>OutOfcpu</c>, <c>OutOfmemory</c>, <c>NodeName</c>) or <c>UnsupportedPodSpec</c>
-/// naming the field. Admitted pods hold their share until their teardown.
+/// find its HTTP handler ports (<see cref="Run.Http.HandlerPort"/>) free, and ask for nothing a wasm
+/// sandbox cannot honour. A refused pod fails with the kubelet's reason (<c>OutOfpods</c>,
+/// <c>OutOfcpu</c>, <c>OutOfmemory</c>, <c>NodeName</c>, <c>NodePorts</c>), <c>UnsupportedPodSpec</c>
+/// naming the field, or <c>NetworkForbidden</c>. Admitted pods hold their share and their handler ports
+/// until their teardown; checking and holding are one step under one lock, so of two pods admitted at
+/// once on one port exactly one gets it.
 /// </summary>
-/// <param name="node">What the node offers.</param>
-/// <param name="maxContainersPerPod">The most init and app containers one pod may have together.</param>
-public sealed class AdmissionStage(NodeAllocatable node, int maxContainersPerPod = PodValidation.DefaultMaxContainers) : IStage<V1Pod>
+public sealed class AdmissionStage : IStage<V1Pod>
 {
-
+    private readonly NodeAllocatable _node;
+    private readonly AdmissionOptions _options;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (decimal Cpu, decimal Memory)> _admitted = new(StringComparer.Ordinal);
+    private readonly HandlerPortTable _ports = new();
+
+    /// <param name="node">What the node offers.</param>
+    /// <param name="maxContainersPerPod">The most init and app containers one pod may have together.</param>
+    public AdmissionStage(NodeAllocatable node, int maxContainersPerPod = PodValidation.DefaultMaxContainers)
+        : this(node, new AdmissionOptions { MaxContainersPerPod = maxContainersPerPod })
+    {
+    }
+
+    /// <param name="node">What the node offers.</param>
+    /// <param name="options">Container count, outbound network policy, the agent's own ports.</param>
+    public AdmissionStage(NodeAllocatable node, AdmissionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(options);
+        _node = node;
+        _options = options;
+    }
 
     public string Name => StageNames.Admission;
+
+    /// <summary>Handler ports held by admitted pods.</summary>
+    public int HeldPorts
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _ports.Count;
+            }
+        }
+    }
 
     /// <summary>Pods admitted and not yet torn down.</summary>
     public int Admitted
@@ -61,14 +94,16 @@ public sealed class AdmissionStage(NodeAllocatable node, int maxContainersPerPod
         lock (_lock)
         {
             _admitted.Remove(item.Key);
+            _ports.Release(item.Key);
         }
 
         return ValueTask.FromResult(StageOutcome.Continue);
     }
 
-    private StageOutcome Admit(string uid, V1Pod pod)
+    internal StageOutcome Admit(string uid, V1Pod pod)
     {
-        if (PodValidation.Validate(pod, maxContainersPerPod) is { } invalid)
+        var node = _node;
+        if (PodValidation.Validate(pod, _options.MaxContainersPerPod) is { } invalid)
         {
             return StageOutcome.Fail(KubeletReasons.Invalid, invalid);
         }
@@ -78,9 +113,14 @@ public sealed class AdmissionStage(NodeAllocatable node, int maxContainersPerPod
             return StageOutcome.Fail(KubeletReasons.NodeName, $"Pod is bound to node {bound}, not to this node {node.NodeName}");
         }
 
-        if (Unsupported(pod) is { } field)
+        if ((Unsupported(pod) ?? HandlerPortTable.Unsupported(pod) ?? OutboundNetwork.Invalid(pod)) is { } field)
         {
             return StageOutcome.Fail(KubeletReasons.UnsupportedPodSpec, field);
+        }
+
+        if (!_options.AllowOutboundNetwork && OutboundNetwork.Requested(pod))
+        {
+            return StageOutcome.Fail(KubeletReasons.NetworkForbidden, $"metadata.annotations[{OutboundNetwork.Annotation}]: this node forbids outbound network for pods (Wasm:AllowNetwork is false)");
         }
 
         var (cpu, memory) = Requests(pod);
@@ -110,7 +150,13 @@ public sealed class AdmissionStage(NodeAllocatable node, int maxContainersPerPod
                 return StageOutcome.Fail(KubeletReasons.OutOfMemory, string.Create(CultureInfo.InvariantCulture, $"Node didn't have enough resource: memory, requested: {memory:0}, used: {usedMemory:0}, capacity: {allocatableMemory:0}"));
             }
 
+            if (_ports.Conflict(pod, _options.ReservedPorts) is { } conflict)
+            {
+                return StageOutcome.Fail(KubeletReasons.NodePorts, conflict);
+            }
+
             _admitted[uid] = (cpu, memory);
+            _ports.Hold(uid, pod);
             return StageOutcome.Continue;
         }
     }
@@ -165,14 +211,47 @@ public sealed class AdmissionStage(NodeAllocatable node, int maxContainersPerPod
                 return $"{path}.securityContext.capabilities.add: a WebAssembly sandbox has no Linux capabilities ({string.Join(", ", added)})";
             }
 
-            if (container.Ports?.FirstOrDefault(p => p.HostPort is > 0) is { } port)
+            // An HTTP handler's port is the node's port already; its hostPort may say so (HandlerPortTable checks it).
+            var handler = kind == "containers" ? HandlerPort.Of(container) : null;
+            if (container.Ports?.FirstOrDefault(p => p.HostPort is > 0 && !ReferenceEquals(p, handler)) is { } port)
             {
                 return $"{path}.ports[{port.ContainerPort}].hostPort: a WebAssembly sandbox cannot bind host ports";
+            }
+
+            if (UnsupportedProbe(path, container) is { } probe)
+            {
+                return probe;
             }
 
             if (container.VolumeDevices is { Count: > 0 })
             {
                 return $"{path}.volumeDevices: block devices cannot be given to a WebAssembly sandbox";
+            }
+        }
+
+        return null;
+    }
+    // Probes and hooks that need a process to exec or a gRPC client the agent does not have.
+    private static string? UnsupportedProbe(string path, V1Container container)
+    {
+        foreach (var (probe, name) in new[] { (container.LivenessProbe, "livenessProbe"), (container.ReadinessProbe, "readinessProbe"), (container.StartupProbe, "startupProbe") })
+        {
+            if (probe?.Exec is not null)
+            {
+                return $"{path}.{name}.exec: a WebAssembly container has no shell or processes to exec a probe command; use httpGet or tcpSocket";
+            }
+
+            if (probe?.Grpc is not null)
+            {
+                return $"{path}.{name}.grpc: gRPC probes are not implemented by this node; use httpGet or tcpSocket";
+            }
+        }
+
+        foreach (var (hook, name) in new[] { (container.Lifecycle?.PostStart, "postStart"), (container.Lifecycle?.PreStop, "preStop") })
+        {
+            if (hook?.Exec is not null)
+            {
+                return $"{path}.lifecycle.{name}.exec: a WebAssembly container has no shell or processes to exec a hook command";
             }
         }
 

@@ -17,6 +17,9 @@ internal sealed record ContainerDefinition(V1Container Spec, PulledImage Image, 
 
     public string Name => Spec.Name;
 
+    /// <summary>The pod's annotation asks for outbound network (read with each version of the pod, so a change applies at the next run).</summary>
+    public bool OutboundNetwork { get; init; }
+
     /// <summary>Every container's (init and app) definition, by name, from the work item's features.</summary>
     public static IReadOnlyDictionary<string, ContainerDefinition> Of(V1Pod pod, CompiledModules compiled, PulledImages pulled, PreparedContainers? prepared) =>
         PodContainers.All(pod).ToDictionary(
@@ -25,6 +28,7 @@ internal sealed record ContainerDefinition(V1Container Spec, PulledImage Image, 
             {
                 // Init containers run to completion: only app containers serve.
                 Http = pod.Spec.Containers.Contains(c) ? Run.Http.HandlerAnnotations.Of(pod, c) : null,
+                OutboundNetwork = Stages.OutboundNetwork.Requested(pod),
             },
             StringComparer.Ordinal);
 
@@ -48,6 +52,7 @@ internal sealed record ContainerDefinition(V1Container Spec, PulledImage Image, 
         rotation)
     {
         Http = Http,
+        OutboundNetwork = OutboundNetwork,
     };
 
     private static long? MemoryLimit(V1Container container) =>

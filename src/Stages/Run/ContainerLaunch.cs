@@ -29,6 +29,12 @@ public sealed record ContainerLaunch(
     /// that port, each in a fresh instance, until it is stopped, instead of running <c>_start</c> once.
     /// </summary>
     public Http.HttpHandlerLaunch? Http { get; init; }
+
+    /// <summary>
+    /// The pod asked for outbound network (<see cref="Stages.OutboundNetwork"/>, admitted by the node): a
+    /// component's WASI gets it (<see cref="Wasmtime.Native.ComponentWasi"/>); a core module has no sockets.
+    /// </summary>
+    public bool OutboundNetwork { get; init; }
 }
 
 /// <summary>

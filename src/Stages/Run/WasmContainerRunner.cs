@@ -41,17 +41,16 @@ public static partial class WasmContainerRunner
                 store.Fuel = host.Options.FuelPerContainer;
             }
 
-            var wasi = new WasiConfiguration()
-                .WithArgs(launch.Argv)
-                .WithEnvironmentVariables(launch.Env.Select(e => (e.Key, e.Value)))
-                .WithStandardOutputCallback(data => log.Write(LogStream.Stdout, data))
-                .WithStandardErrorCallback(data => log.Write(LogStream.Stderr, data));
-            foreach (var mount in launch.Mounts)
+            // Built with the C API rather than WasiConfiguration, which has no network options.
+            Wasmtime.Native.ComponentWasi.Set(store, new Wasmtime.Native.ComponentWasiOptions
             {
-                wasi.WithPreopenedDirectory(mount.HostPath, mount.GuestPath, !mount.ReadOnly);
-            }
-
-            store.SetWasiConfiguration(wasi);
+                Args = launch.Argv,
+                Environment = launch.Env,
+                Preopens = [.. launch.Mounts.Select(m => new Wasmtime.Native.NativePreopen(m.HostPath, m.GuestPath, !m.ReadOnly))],
+                Stdout = data => log.Write(LogStream.Stdout, data),
+                Stderr = data => log.Write(LogStream.Stderr, data),
+                OutboundNetwork = launch.OutboundNetwork,
+            });
 
             // Check for a kill or a deadline at every epoch tick; throwing ends the guest. The tick also
             // samples this thread's CPU time, which is the component's (the thread runs nothing else).

@@ -162,6 +162,16 @@ internal static unsafe partial class NativeMethods
 
     /// <summary>The guest's stdin reads these bytes, then end of file; takes the vector's contents.</summary>
     [LibraryImport(Library)] public static partial void wasi_config_set_stdin_bytes(nint config, WasmByteVec* bytes);
+    /// <summary>Every socket address passes WASI's address check (wasi:sockets connect and bind).</summary>
+    /// <remarks>
+    /// LIBRARY: since Wasmtime #13936 (in 50) TCP and UDP sockets are also refused by default, by a
+    /// separate switch (WasiCtxBuilder::allow_tcp/allow_udp) the C API 50 does not export, so with this
+    /// library a guest still cannot create a socket; see ComponentWasi.
+    /// </remarks>
+    [LibraryImport(Library)] public static partial void wasi_config_inherit_network(nint config);
+
+    /// <summary>Allows wasi:sockets/ip-name-lookup (off by default).</summary>
+    [LibraryImport(Library)] public static partial void wasi_config_allow_ip_name_lookup(nint config, [MarshalAs(UnmanagedType.U1)] bool enable);
 
     // ---- function types (wasm.h) ----
     [LibraryImport(Library)] public static partial nint wasm_valtype_new(byte kind);
