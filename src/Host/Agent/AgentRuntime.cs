@@ -22,7 +22,11 @@ namespace Krustlet.Host.Agent;
 /// <param name="Writer">Where status reports go besides the agent's own view: the API server, memory, or nowhere (null).</param>
 /// <param name="Events">Where pod Events go.</param>
 /// <param name="Allocatable">What the node offers pods, for admission.</param>
-public sealed record AgentServices(IPodResources Resources, IPodReportWriter? Writer, IPodEventRecorder Events, NodeAllocatable Allocatable);
+public sealed record AgentServices(IPodResources Resources, IPodReportWriter? Writer, IPodEventRecorder Events, NodeAllocatable Allocatable)
+{
+    /// <summary>Where HTTP handler pods listen: the node's IP when null (<c>node</c>); <c>standalone</c> gives loopback.</summary>
+    public IReadOnlyList<System.Net.IPAddress>? HandlerAddresses { get; init; }
+}
 
 /// <summary>
 /// The agent, composed: every stage built from the settings over the data directory (images, compile
@@ -92,7 +96,11 @@ public sealed class AgentRuntime : IAsyncDisposable
 
         var engine = new WasmEngineHost(settings.Wasm);
         var registry = new OciRegistryClient(settings.Registries, time: time);
-        var pool = new ExecutorPool(engine, settings.MaxPods, time);
+        var pool = new ExecutorPool(engine, settings.MaxPods, time)
+        {
+            Http = settings.Http with { Addresses = services.HandlerAddresses ?? [System.Net.IPAddress.Parse(settings.NodeIp)], MeterFactory = meterFactory },
+            LoggerFactory = loggerFactory,
+        };
         var pods = new NodePods(services.Writer, settings.NodeIp, time, meterFactory);
         var instruments = new PipelineInstruments(meterFactory);
         var runOptions = new RunOptions(settings.LogsDirectory)

@@ -111,6 +111,9 @@ public sealed record AgentSettings
     /// <summary><c>Wasm:AllowNetwork</c>: pods may ask for outbound network (<see cref="Stages.OutboundNetwork"/>); when false admission refuses them.</summary>
     public bool AllowNetwork { get; init; } = SettingsCatalog.AllowNetwork.Default;
 
+    /// <summary><c>Http:*</c>: the limits of HTTP handler pods' requests (their addresses come from the mode).</summary>
+    public Stages.Run.Http.HttpHandlerOptions Http { get; init; } = new();
+
     public required TimeSpan FileCheckFrequency { get; init; }
 
     /// <summary>Where images live under the data directory.</summary>

@@ -128,9 +128,17 @@ public static partial class AgentSettingsReader
                 PoolSlots = poolSlots > 0 ? poolSlots : maxPods,
             },
             AllowNetwork = values.Boolean(SettingsCatalog.AllowNetwork),
+            Http = new Stages.Run.Http.HttpHandlerOptions
+            {
+                RequestTimeout = values.Duration(SettingsCatalog.HttpRequestTimeout),
+                MaxRequestBodyBytes = values.Size(SettingsCatalog.HttpMaxRequestBody),
+                MaxConcurrentRequests = values.Integer(SettingsCatalog.HttpMaxConcurrentRequests),
+                RequestQueue = values.Integer(SettingsCatalog.HttpRequestQueue),
+            },
             FileCheckFrequency = values.Duration(SettingsCatalog.FileCheckFrequency),
         };
 
+        problems.AddRange(settings.Http.Problems());
         CheckExecutorPool(settings, input.MemoryMappingLimit, problems);
         return problems.Count == 0 ? settings : throw new InvalidSettingsException(problems);
     }

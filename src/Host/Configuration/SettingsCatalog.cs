@@ -67,6 +67,10 @@ public static class SettingsCatalog
     public static readonly Setting<int> ExecutorThreads = new("Wasm:ExecutorThreads", SettingKind.WholeNumber, WasmDefaults.ExecutorThreads, "Threads that run every core-module guest (M:N); 0 is one per core. A sleeping guest holds none.") { Maximum = 256 };
     public static readonly Setting<int> PoolSlots = new("Wasm:PoolSlots", SettingKind.WholeNumber, WasmDefaults.PoolSlots, "Instance slots (memory, table, fiber stack each) of Wasmtime's pool, reserved at start; 0 takes `Node:MaxPods`. A container that finds the pool full fails to start (StartError) and is retried with backoff.") { Maximum = 1_000_000 };
     public static readonly Setting<long> MaxContainerMemory = new("Wasm:MaxContainerMemory", SettingKind.Size, WasmDefaults.MaxContainerMemory, "The most each linear memory and each table of one container may hold when its pod sets no `limits.memory`, and the ceiling of one that sets more (guests run inside the agent); a module that declares more is OOMKilled.");
+    public static readonly Setting<TimeSpan> HttpRequestTimeout = new("Http:RequestTimeout", SettingKind.Duration, Stages.Run.Http.HttpHandlerOptions.DefaultRequestTimeout, "HTTP handler pods: how long one request may take, arrival to last byte; then it is answered 504 and its instance interrupted. A pod may set its own with the annotation `krustlet.dev/http-request-timeout`.", "--http-request-timeout");
+    public static readonly Setting<long> HttpMaxRequestBody = new("Http:MaxRequestBody", SettingKind.Size, Stages.Run.Http.HttpHandlerOptions.DefaultMaxRequestBodyBytes, "HTTP handler pods: the largest request body (the instance's stdin, held in memory); a larger one is answered 413.", "--http-max-request-body");
+    public static readonly Setting<int> HttpMaxConcurrentRequests = new("Http:MaxConcurrentRequests", SettingKind.WholeNumber, Stages.Run.Http.HttpHandlerOptions.DefaultMaxConcurrentRequests, "HTTP handler pods: requests of one pod that run at once (an instance each); a pod may set its own with `krustlet.dev/http-max-concurrent-requests`.", "--http-max-concurrent-requests") { Minimum = 1 };
+    public static readonly Setting<int> HttpRequestQueue = new("Http:RequestQueue", SettingKind.WholeNumber, Stages.Run.Http.HttpHandlerOptions.DefaultRequestQueue, "HTTP handler pods: requests of one pod that may wait for an instance; more are answered 503 with Retry-After.", "--http-request-queue") { Minimum = 0 };
     public static readonly Setting<bool> AllowNetwork = new("Wasm:AllowNetwork", SettingKind.Boolean, new Stages.Admission.AdmissionOptions().AllowOutboundNetwork, "Whether pods may give their WASI 0.2 components outbound network with the annotation `krustlet.dev/network: outbound` (sockets to any address the node reaches, and name lookups); false refuses such pods at admission (NetworkForbidden). Without the annotation components have no network either way.");
     public static readonly Setting<TimeSpan> FileCheckFrequency = new("Standalone:FileCheckFrequency", SettingKind.Duration, StaticPodSource.DefaultRescanInterval, "Standalone: how often the manifest directory is rescanned (file changes are also watched).");
 
@@ -86,7 +90,8 @@ public static class SettingsCatalog
         AnonymousAuth, AuthenticationTokenWebhook, AuthenticationTokenWebhookCacheTtl, AuthorizationMode, AuthorizationWebhookCacheAuthorizedTtl, AuthorizationWebhookCacheUnauthorizedTtl,
         InsecureRegistries, RegistryMirrors, RegistryConnectTimeout, RegistryResponseTimeout, RegistryIdleTimeout, AllowedHostPaths, LogMaxSize, LogMaxFiles,
         BackoffInitial, BackoffMax, BackoffResetAfter, ApiQps, ApiBurst, ShutdownTimeout, CancellationGrace,
-        FuelEnabled, FuelPerContainer, EpochTick, CompactMemories, MaxContainerMemory, ExecutorThreads, PoolSlots, AllowNetwork, FileCheckFrequency,
+        FuelEnabled, FuelPerContainer, EpochTick, CompactMemories, MaxContainerMemory, ExecutorThreads, PoolSlots, AllowNetwork,
+        HttpRequestTimeout, HttpMaxRequestBody, HttpMaxConcurrentRequests, HttpRequestQueue, FileCheckFrequency,
         .. StageSettings.Values,
     ];
 
