@@ -86,7 +86,10 @@ internal static class StandaloneCommand
             AgentRuntime.ForgetPodsExcept(settings, source.Pods.Select(p => p.Metadata.Uid).ToHashSet(StringComparer.Ordinal));
         }
 
-        var services = new AgentServices(source.Resources, null, NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods));
+        var services = new AgentServices(source.Resources, null, NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods))
+        {
+            PodIp = "127.0.0.1", // HTTP handlers listen on loopback here, so probes go there
+        };
         await using var runtime = AgentRuntime.Start(settings, services, saveState: true, context.LoggerFactory, context.MeterFactory, context.Time);
         var token = settings.TokenFile is null && settings.ClientCaFile is null ? LocalToken(settings) : null;
         await using var page = PipelinePageHost.Create(runtime, TimeSpan.FromSeconds(1), context.LoggerFactory, context.Time);

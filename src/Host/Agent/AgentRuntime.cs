@@ -22,7 +22,11 @@ namespace Krustlet.Host.Agent;
 /// <param name="Writer">Where status reports go besides the agent's own view: the API server, memory, or nowhere (null).</param>
 /// <param name="Events">Where pod Events go.</param>
 /// <param name="Allocatable">What the node offers pods, for admission.</param>
-public sealed record AgentServices(IPodResources Resources, IPodReportWriter? Writer, IPodEventRecorder Events, NodeAllocatable Allocatable);
+public sealed record AgentServices(IPodResources Resources, IPodReportWriter? Writer, IPodEventRecorder Events, NodeAllocatable Allocatable)
+{
+    /// <summary>Where the pods are reached (probes that name no host): the node's IP when null; 127.0.0.1 in standalone mode.</summary>
+    public string? PodIp { get; init; }
+}
 
 /// <summary>
 /// The agent, composed: every stage built from the settings over the data directory (images, compile
@@ -84,6 +88,7 @@ public sealed class AgentRuntime : IAsyncDisposable
             LogRotation = settings.LogRotation,
             Backoff = settings.Backoff,
             State = saveState ? new PodStateStore(settings.StateDirectory, loggerFactory.CreateLogger<PodStateStore>()) : null,
+            PodIp = services.PodIp ?? settings.NodeIp,
         };
         var volumeOptions = new VolumeOptions(settings.PodsDirectory) { NodeIp = settings.NodeIp, AllowedHostPathPrefixes = settings.AllowedHostPathPrefixes };
         var pipeline = PodPipeline.Start(
