@@ -88,7 +88,7 @@ internal static class StandaloneCommand
 
         var services = new AgentServices(source.Resources, null, NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods))
         {
-            HandlerAddresses = [System.Net.IPAddress.Loopback], // no cluster: HTTP handler pods serve this machine only
+            PodIp = "127.0.0.1", // HTTP handlers listen on loopback here, so probes go there
         };
         await using var runtime = AgentRuntime.Start(settings, services, saveState: true, context.LoggerFactory, context.MeterFactory, context.Time);
         var token = settings.TokenFile is null && settings.ClientCaFile is null ? LocalToken(settings) : null;

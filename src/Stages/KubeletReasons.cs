@@ -126,4 +126,10 @@ public static class KubeletReasons
 
     /// <summary>A container is being stopped (KillingContainer).</summary>
     public const string KillingContainer = "Killing";
+
+    /// <summary>A probe attempt failed (ContainerUnhealthy), a Warning.</summary>
+    public const string ContainerUnhealthy = "Unhealthy";
+
+    /// <summary>A probe attempt succeeded with a warning: a redirect it did not follow (ContainerProbeWarning).</summary>
+    public const string ContainerProbeWarning = "ProbeWarning";
 }

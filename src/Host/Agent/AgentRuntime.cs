@@ -24,8 +24,8 @@ namespace Krustlet.Host.Agent;
 /// <param name="Allocatable">What the node offers pods, for admission.</param>
 public sealed record AgentServices(IPodResources Resources, IPodReportWriter? Writer, IPodEventRecorder Events, NodeAllocatable Allocatable)
 {
-    /// <summary>Where HTTP handler pods listen: the node's IP when null (<c>node</c>); <c>standalone</c> gives loopback.</summary>
-    public IReadOnlyList<System.Net.IPAddress>? HandlerAddresses { get; init; }
+    /// <summary>Where the pods are reached (probes that name no host) and where HTTP handler pods listen: the node's IP when null; 127.0.0.1 in standalone mode.</summary>
+    public string? PodIp { get; init; }
 }
 
 /// <summary>
@@ -98,7 +98,7 @@ public sealed class AgentRuntime : IAsyncDisposable
         var registry = new OciRegistryClient(settings.Registries, time: time);
         var pool = new ExecutorPool(engine, settings.MaxPods, time)
         {
-            Http = settings.Http with { Addresses = services.HandlerAddresses ?? [System.Net.IPAddress.Parse(settings.NodeIp)], MeterFactory = meterFactory },
+            Http = settings.Http with { Addresses = [System.Net.IPAddress.Parse(services.PodIp ?? settings.NodeIp)], MeterFactory = meterFactory },
             LoggerFactory = loggerFactory,
         };
         var pods = new NodePods(services.Writer, settings.NodeIp, time, meterFactory);
@@ -108,6 +108,7 @@ public sealed class AgentRuntime : IAsyncDisposable
             LogRotation = settings.LogRotation,
             Backoff = settings.Backoff,
             State = saveState ? new PodStateStore(settings.StateDirectory, loggerFactory.CreateLogger<PodStateStore>()) : null,
+            PodIp = services.PodIp ?? settings.NodeIp,
         };
         var reservedPorts = ReservedBy(settings);
         var admission = new AdmissionOptions { MaxContainersPerPod = settings.MaxContainersPerPod, AllowOutboundNetwork = settings.AllowNetwork, ReservedPorts = reservedPorts };

@@ -16,9 +16,24 @@ internal sealed class ContainerEvents(PodEvents.IPodEventRecorder recorder)
     public void Stopping(V1Pod pod, string container) =>
         recorder.Record(pod, false, KubeletReasons.KillingContainer, $"Stopping container {container}", container);
 
-    /// <summary>A container is being killed for <paramref name="cause"/> (its definition changed).</summary>
+    /// <summary>A container is being killed for <paramref name="cause"/> (its definition changed, a probe failed).</summary>
     public void Killing(V1Pod pod, string container, KillCause cause) =>
         recorder.Record(pod, false, KubeletReasons.KillingContainer, cause.Message, container);
+
+    /// <summary>
+    /// A probe attempt that did not simply succeed, a Warning in the kubelet's words: "Liveness probe
+    /// failed: …" (Unhealthy), "Readiness probe errored: …" (Unhealthy), "Readiness probe warning: …" (ProbeWarning).
+    /// </summary>
+    public void Probed(V1Pod pod, string container, Probes.ProbeSpec probe, Probes.ProbeResult result)
+    {
+        var (reason, verb) = result.Outcome switch
+        {
+            Probes.ProbeOutcome.Warning => (KubeletReasons.ContainerProbeWarning, "warning"),
+            Probes.ProbeOutcome.Error => (KubeletReasons.ContainerUnhealthy, "errored"),
+            _ => (KubeletReasons.ContainerUnhealthy, "failed"),
+        };
+        recorder.Record(pod, true, reason, $"{probe.Name} probe {verb}: {result.Message}", container);
+    }
 
     /// <summary>A failed container waits out its backoff before it restarts (a Warning).</summary>
     public void BackOff(V1Pod pod, string container) =>

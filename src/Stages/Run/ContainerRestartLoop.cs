@@ -1,4 +1,6 @@
 using k8s.Models;
+using Krustlet.Stages.Run.Probes;
+using Microsoft.Extensions.Logging;
 
 namespace Krustlet.Stages.Run;
 
@@ -6,7 +8,7 @@ namespace Krustlet.Stages.Run;
 /// Runs one container until it is done for good: each run is launched on the executor pool and its end
 /// recorded in the pod's <see cref="PodRunState"/>, which decides (<see cref="RestartDecision"/>) whether
 /// it restarts now, after its CrashLoopBackOff delay, or not at all; a run past the pod's deadline fails
-/// the pod and stops the others.
+/// the pod and stops the others. An app container's run is probed while it lasts (<see cref="RunHealth"/>).
 /// </summary>
 /// <param name="state">The pod's state, where every run begins and ends.</param>
 /// <param name="pool">Where runs are launched.</param>
@@ -18,6 +20,8 @@ namespace Krustlet.Stages.Run;
 /// <param name="rotation">Log rotation.</param>
 /// <param name="time">The clock of the backoffs and the deadline.</param>
 /// <param name="deadline">When the pod must stop (activeDeadlineSeconds), or null.</param>
+/// <param name="podIp">Where probes reach the pod when they name no host.</param>
+/// <param name="logger">Logging.</param>
 /// <param name="stop">Cancelled when the pod stops.</param>
 internal sealed class ContainerRestartLoop(
     PodRunState state,
@@ -30,6 +34,8 @@ internal sealed class ContainerRestartLoop(
     LogRotationOptions rotation,
     TimeProvider time,
     DateTimeOffset? deadline,
+    string podIp,
+    ILogger logger,
     CancellationToken stop)
 {
     /// <summary>Runs a container until it is done for good. False when the pod cannot go on (failed, stopped).</summary>
@@ -42,7 +48,7 @@ internal sealed class ContainerRestartLoop(
 
         while (true)
         {
-            var (exit, cause) = await RunOnceAsync(run);
+            var (exit, cause) = await RunOnceAsync(run, initContainer);
             if (exit is null)
             {
                 return false;
@@ -83,19 +89,34 @@ internal sealed class ContainerRestartLoop(
     }
 
     /// <summary>Runs the container once; null when the pod is stopping, or stopped before the guest ran.</summary>
-    private async Task<(ContainerExit? Exit, KillCause? Cause)> RunOnceAsync(ContainerRun run)
+    private async Task<(ContainerExit? Exit, KillCause? Cause)> RunOnceAsync(ContainerRun run, bool initContainer)
     {
         var control = new ContainerControl(time, deadline);
-        if (state.BeginRun(run, control, restart => logPath(run.Name, restart), rotation, time.GetUtcNow()) is not { } launch)
+        var startedAt = time.GetUtcNow();
+        if (state.BeginRun(run, control, restart => logPath(run.Name, restart), rotation, startedAt) is not { } launch)
         {
             return (null, null);
         }
 
         events.Started(pod(), run.Name);
-        await publish();
+        // The probes' tickers start with the run, before it is shown Running; they stop before its end is recorded.
+        RunHealth? health = initContainer ? null : RunHealth.Start(state, run, control, events, pod, publish, podIp, startedAt, time, logger);
         try
         {
-            var exit = await pool.RunAsync(launch, control, stop);
+            await publish();
+            ContainerExit exit;
+            try
+            {
+                exit = await pool.RunAsync(launch, control, stop);
+            }
+            finally
+            {
+                if (health is not null)
+                {
+                    await health.DisposeAsync();
+                }
+            }
+
             return (exit, control.Cause);
         }
         catch (OperationCanceledException)

@@ -42,6 +42,22 @@ internal sealed class ContainerRun(string name, PulledImage image, RestartBackof
     /// <summary>Finished before the agent restarted, or the pod had failed: it does not run again.</summary>
     public bool Done { get; set; }
 
+    /// <summary>The container's spec for the run under way (its probes and ports); null before the first run.</summary>
+    public k8s.Models.V1Container? Spec { get; set; }
+
+    /// <summary>The run's startup probe has succeeded, or it has none. Reset at each run, never saved.</summary>
+    public bool StartupPassed { get; set; } = true;
+
+    /// <summary>The run's readiness probe's result (false before it first succeeds), or true without one. Reset at each run.</summary>
+    public bool ReadinessPassed { get; set; } = true;
+
+    /// <summary>The run is an HTTP handler's: it is ready only once its listener is bound (<see cref="ContainerControl.Serving"/>).</summary>
+    public bool WaitsForServing { get; set; }
+
     public ContainerStatusSnapshot Status(string podUid) =>
-        new(Name, State, LastState, RestartCount, Image.Image, Image.Digest, ContainerId ?? ContainerIds.Of(podUid, Name, RestartCount));
+        new(Name, State, LastState, RestartCount, Image.Image, Image.Digest, ContainerId ?? ContainerIds.Of(podUid, Name, RestartCount))
+        {
+            StartupPassed = StartupPassed,
+            ReadinessPassed = ReadinessPassed && (!WaitsForServing || Control?.IsServing == true),
+        };
 }

@@ -36,11 +36,20 @@ public sealed record ContainerStatusSnapshot(
 {
     public bool Running => State is RunningState;
 
-    /// <summary>Kubernetes' <c>started</c>: running (no startup probes here).</summary>
-    public bool Started => Running;
+    /// <summary>The run's startup probe has succeeded, or the container has none (the default).</summary>
+    public bool StartupPassed { get; init; } = true;
 
-    /// <summary>Kubernetes' <c>ready</c>: running (no readiness probes here).</summary>
-    public bool Ready => Running;
+    /// <summary>
+    /// The run's readiness: its readiness probe's result (false until it first succeeds) or true without
+    /// one, and for an HTTP handler (<see cref="Http.HandlerPort"/>) its listener bound. True by default.
+    /// </summary>
+    public bool ReadinessPassed { get; init; } = true;
+
+    /// <summary>Kubernetes' <c>started</c>, as the kubelet's prober manager sets it: running and its startup probe passed.</summary>
+    public bool Started => Running && StartupPassed;
+
+    /// <summary>Kubernetes' <c>ready</c>: started and ready by its readiness probe (and listener); the pod's Ready conditions follow.</summary>
+    public bool Ready => Started && ReadinessPassed;
 }
 
 /// <summary>Pod phases (Kubernetes' PodPhase; Unknown is never reported by a node for its own pods).</summary>

@@ -14,6 +14,9 @@ public enum KillKind
 
     /// <summary>The container's definition changed (its image): it is restarted on the new one.</summary>
     DefinitionChanged,
+
+    /// <summary>Its liveness or startup probe failed: it restarts as after any failure, under the pod's restartPolicy.</summary>
+    ProbeFailed,
 }
 
 /// <summary>
@@ -31,4 +34,14 @@ public sealed record KillCause(KillKind Kind, string Message)
 
     /// <summary>The kubelet's words, also the message of the Killing event.</summary>
     public static KillCause DefinitionChanged(string container) => new(KillKind.DefinitionChanged, $"Container {container} definition changed, will be restarted");
+
+    /// <summary>
+    /// The kubelet's words (also the Killing event's): "Container main failed liveness probe, will be
+    /// restarted"; without ", will be restarted" when the restartPolicy is Never.
+    /// </summary>
+    /// <param name="container">The container's name.</param>
+    /// <param name="probe">"liveness" or "startup".</param>
+    /// <param name="restarts">Whether the restartPolicy restarts it (not Never).</param>
+    public static KillCause ProbeFailed(string container, string probe, bool restarts) =>
+        new(KillKind.ProbeFailed, $"Container {container} failed {probe} probe{(restarts ? ", will be restarted" : string.Empty)}");
 }

@@ -30,6 +30,9 @@ internal sealed partial class PodRunState(
     private PodPhaseResult? _suspended;
     private bool _saving = true;
 
+    /// <summary>The pod's restartPolicy.</summary>
+    public RestartPolicy RestartPolicy => restartPolicy;
+
     /// <summary>No container starts any more (the pod is deleted, evicted, past its deadline, or the agent is stopping).</summary>
     public bool Stopping => Volatile.Read(ref _stopping);
 
@@ -114,7 +117,8 @@ internal sealed partial class PodRunState(
 
     /// <summary>
     /// Marks the container's next run Running (counting it as a restart when one is due) and returns what
-    /// to launch; null when the pod is stopping.
+    /// to launch; null when the pod is stopping. The run starts not started and not ready when it has a
+    /// startup or readiness probe, and not ready when it is an HTTP handler (until it serves).
     /// </summary>
     public ContainerLaunch? BeginRun(ContainerRun run, ContainerControl control, Func<int, string> logPath, LogRotationOptions rotation, DateTimeOffset now)
     {
@@ -136,8 +140,46 @@ internal sealed partial class PodRunState(
             run.Image = definition.Image;
             run.ContainerId = ContainerIds.Of(uid, run.Name, restart);
             run.State = new RunningState(now);
+            run.Spec = definition.Spec;
+            var app = containers.Contains(run); // init containers are never probed and never serve
+            var probes = Probes.ContainerProbes.Of(definition.Spec);
+            run.StartupPassed = !app || probes.Startup is null;
+            run.ReadinessPassed = !app || probes.Readiness is null;
+            run.WaitsForServing = app && Http.HandlerPort.Of(definition.Spec) is not null;
             SaveLocked();
             return launch;
+        }
+    }
+
+    /// <summary>
+    /// Takes a probe's result for the run <paramref name="control"/> controls: a startup success makes it
+    /// started, a readiness result makes it ready or not. True when the status it shows changed (to publish);
+    /// false too when that run has already ended.
+    /// </summary>
+    public bool SetProbeResult(ContainerRun run, ContainerControl control, Probes.ProbeKind kind, bool success)
+    {
+        lock (_lock)
+        {
+            if (!ReferenceEquals(run.Control, control))
+            {
+                return false;
+            }
+
+            var before = run.Status(uid);
+            switch (kind)
+            {
+                case Probes.ProbeKind.Startup:
+                    run.StartupPassed |= success;
+                    break;
+                case Probes.ProbeKind.Readiness:
+                    run.ReadinessPassed = success;
+                    break;
+                default:
+                    return false;
+            }
+
+            var after = run.Status(uid);
+            return before.Started != after.Started || before.Ready != after.Ready;
         }
     }
 

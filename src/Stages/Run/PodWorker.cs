@@ -50,7 +50,7 @@ internal sealed partial class PodWorker : IDisposable
         _apps = [.. pod.Spec.Containers.Select(c => Prepare(c, _init.Length > 0 ? KubeletReasons.PodInitializing : KubeletReasons.ContainerCreating))];
         var failure = saved is null ? null : PodStateMapping.Restore(saved, _init, _apps, time.GetUtcNow());
         _state = new PodRunState(_uid, _namespace, _name, RestartPolicies.Parse(pod.Spec.RestartPolicy), startTime, _init, _apps, definitions, failure, PodRuntimeStatus.QosClassOf(pod), options.State, logger);
-        _loop = new ContainerRestartLoop(_state, pool, _events, () => _pod, PublishAsync, StopAll, LogPath, options.LogRotation, time, deadline, _stop.Token);
+        _loop = new ContainerRestartLoop(_state, pool, _events, () => _pod, PublishAsync, StopAll, LogPath, options.LogRotation, time, deadline, options.PodIp, logger, _stop.Token);
     }
 
     public void Start() => _running = Task.Run(RunAsync);

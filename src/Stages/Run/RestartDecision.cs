@@ -22,6 +22,7 @@ public static class RestartDecision
     /// <list type="bullet">
     /// <item>the pod is stopping (deleted, evicted, past its deadline, the agent stopping) → stop;</item>
     /// <item>killed because its definition changed → restart now, whatever the policy (as the kubelet does);</item>
+    /// <item>killed by a failed liveness or startup probe → as a failure, below;</item>
     /// <item>killed for any other cause → stop;</item>
     /// <item><see cref="RestartPolicy.Never"/> → stop;</item>
     /// <item>a success of an init container, or of an app container under <see cref="RestartPolicy.OnFailure"/> → stop;</item>
@@ -36,7 +37,7 @@ public static class RestartDecision
             return RestartAction.Stop;
         }
 
-        if (cause is not null)
+        if (cause is not null && cause.Kind != KillKind.ProbeFailed)
         {
             return cause.Kind == KillKind.DefinitionChanged ? RestartAction.RestartNow : RestartAction.Stop;
         }

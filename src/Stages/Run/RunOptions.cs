@@ -20,6 +20,12 @@ public sealed record RunOptions(string LogRoot)
 
     /// <summary>Where pods' runtime state is saved so a restarted agent re-adopts them; none when null.</summary>
     public PodStateStore? State { get; init; }
+
+    /// <summary>
+    /// Every pod's IP as probes reach it when they name no host: the node's IP (wasm pods share the
+    /// node's network, and HTTP handlers listen there), 127.0.0.1 in standalone mode and by default.
+    /// </summary>
+    public string PodIp { get; init; } = "127.0.0.1";
 }
 
 /// <summary>

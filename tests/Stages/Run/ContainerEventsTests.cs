@@ -1,5 +1,6 @@
 using k8s.Models;
 using Krustlet.Stages.Run;
+using Krustlet.Stages.Run.Probes;
 
 namespace Krustlet.Stages.Tests.Run;
 
@@ -18,6 +19,12 @@ public sealed class ContainerEventsTests
         events.Stopping(pod, "main");
         events.Killing(pod, "main", KillCause.DefinitionChanged("main"));
         events.BackOff(pod, "main");
+        var liveness = ProbeSpec.Of(ProbeKind.Liveness, new V1Probe { TcpSocket = new V1TCPSocketAction { Port = 80 } })!;
+        var readiness = ProbeSpec.Of(ProbeKind.Readiness, new V1Probe { TcpSocket = new V1TCPSocketAction { Port = 80 } })!;
+        events.Probed(pod, "main", liveness, ProbeResult.Failure("HTTP probe failed with statuscode: 500"));
+        events.Killing(pod, "main", KillCause.ProbeFailed("main", "liveness", restarts: true));
+        events.Probed(pod, "main", readiness, ProbeResult.Warning("Probe terminated redirects, Response body: "));
+        events.Probed(pod, "main", readiness, ProbeResult.Error("invalid port number: 0"));
 
         CollectionAssert.AreEqual(
             new[]
@@ -27,6 +34,10 @@ public sealed class ContainerEventsTests
                 ("web", false, "Killing", "Stopping container main"),
                 ("web", false, "Killing", "Container main definition changed, will be restarted"),
                 ("web", true, "BackOff", "Back-off restarting failed container main in pod web_shop(uid-web)"),
+                ("web", true, "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 500"),
+                ("web", false, "Killing", "Container main failed liveness probe, will be restarted"),
+                ("web", true, "ProbeWarning", "Readiness probe warning: Probe terminated redirects, Response body: "),
+                ("web", true, "Unhealthy", "Readiness probe errored: invalid port number: 0"),
             },
             recorded.All.ToArray());
     }

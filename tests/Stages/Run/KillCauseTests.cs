@@ -36,6 +36,14 @@ public sealed class KillCauseTests
     }
 
     [TestMethod]
+    public void A_failed_probe_is_worded_as_the_kubelet_with_the_restart_only_when_one_follows()
+    {
+        Assert.AreEqual(KillKind.ProbeFailed, KillCause.ProbeFailed("main", "liveness", restarts: true).Kind);
+        Assert.AreEqual("Container main failed liveness probe, will be restarted", KillCause.ProbeFailed("main", "liveness", restarts: true).Message);
+        Assert.AreEqual("Container main failed startup probe", KillCause.ProbeFailed("main", "startup", restarts: false).Message);
+    }
+
+    [TestMethod]
     public void Each_run_of_a_container_has_its_own_id() =>
         Assert.AreEqual("wasm://uid-1/main/3", ContainerIds.Of("uid-1", "main", 3));
 }

@@ -31,6 +31,16 @@ public sealed class RestartDecisionTests
         Assert.AreEqual(RestartAction.RestartNow, RestartDecision.After(Killed(), KillCause.DefinitionChanged("main"), policy, initContainer: false, podStopping: false));
 
     [TestMethod]
+    [DataRow(RestartPolicy.Always, RestartAction.RestartAfterBackoff)]
+    [DataRow(RestartPolicy.OnFailure, RestartAction.RestartAfterBackoff)]
+    [DataRow(RestartPolicy.Never, RestartAction.Stop)]
+    public void A_container_killed_by_a_failed_probe_follows_the_restart_policy_as_a_failure(RestartPolicy policy, RestartAction expected)
+    {
+        Assert.AreEqual(expected, RestartDecision.After(Killed(), KillCause.ProbeFailed("main", "liveness", policy != RestartPolicy.Never), policy, initContainer: false, podStopping: false));
+        Assert.AreEqual(RestartAction.Stop, RestartDecision.After(Killed(), KillCause.ProbeFailed("main", "liveness", true), policy, initContainer: false, podStopping: true), "a deletion wins");
+    }
+
+    [TestMethod]
     public void Nothing_restarts_once_the_pod_is_stopping_or_after_any_other_kill()
     {
         Assert.AreEqual(RestartAction.Stop, RestartDecision.After(Exit(1), null, RestartPolicy.Always, false, podStopping: true));
