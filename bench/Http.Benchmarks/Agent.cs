@@ -111,6 +111,29 @@ internal static class AgentTarget
         return Child.Start(label, "dotnet", args, cpus, tailLines: 60);
     }
 
+    /// <summary>
+    /// What the agent saved about its pods (<c>DATA/state/*.json</c>: phase, container states, restarts),
+    /// shortened, for an error message: says whether a handler pod ran as a plain container instead.
+    /// </summary>
+    public static string PodStates(string root)
+    {
+        var state = Path.Combine(root, "data", "state");
+        var files = Directory.Exists(state) ? Directory.GetFiles(state, "*.json") : [];
+        if (files.Length == 0)
+        {
+            return $"\n  no pod state saved in {state}";
+        }
+
+        var text = new StringBuilder(string.Create(CultureInfo.InvariantCulture, $"\n  pod state saved by the agent ({files.Length} pods, {state}):"));
+        foreach (var file in files.Take(3))
+        {
+            var json = File.ReadAllText(file);
+            text.Append("\n    ").Append(json.Length > 800 ? json[..800] + "…" : json);
+        }
+
+        return text.ToString();
+    }
+
     /// <summary>Waits for the agent's "running the pods" line (images imported, pipeline and kubelet API up).</summary>
     public static async Task WaitRunningAsync(Child agent, TimeSpan timeout)
     {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Krustlet.Http.Benchmarks;
@@ -285,7 +286,53 @@ internal sealed class Child : IDisposable
 
         AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAll();
         AppDomain.CurrentDomain.UnhandledException += (_, _) => KillAll();
-        Console.CancelKeyPress += (_, _) => KillAll();
+
+        // Ctrl-C, kill, a closed terminal: the children go first, then the signal's default (the harness ends).
+        foreach (var signal in new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGQUIT })
+        {
+            Signals.Add(PosixSignalRegistration.Create(signal, _ =>
+            {
+                KillAll();
+                RemoveScratch();
+            }));
+        }
+    }
+
+    private static readonly List<PosixSignalRegistration> Signals = [];
+
+    private static readonly List<string> Scratch = [];
+
+    /// <summary>A directory removed when a signal ends the harness (a normal exit removes it itself).</summary>
+    public static void RemoveOnSignal(string directory)
+    {
+        lock (Scratch)
+        {
+            Scratch.Add(directory);
+        }
+    }
+
+    private static void RemoveScratch()
+    {
+        string[] directories;
+        lock (Scratch)
+        {
+            directories = [.. Scratch];
+        }
+
+        foreach (var directory in directories)
+        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+                // the agent's files may still be closing; leave it
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
     }
 
     private static void KillAll()
@@ -405,9 +452,9 @@ internal static class Probe
 
     /// <summary>
     /// Polls the port until it answers 200 with the hello body, the child exits, or <paramref name="timeout"/>
-    /// passes; throws with what it saw and the child's output tail otherwise.
+    /// passes; throws with what it saw, the child's output tail and <paramref name="diagnose"/>'s text otherwise.
     /// </summary>
-    public static async Task WaitForHelloAsync(Child child, int port, TimeSpan timeout, string what)
+    public static async Task WaitForHelloAsync(Child child, int port, TimeSpan timeout, string what, Func<string>? diagnose = null)
     {
         var deadline = Stopwatch.StartNew();
         string last = "nothing answered (connection refused or timed out)";
@@ -415,7 +462,7 @@ internal static class Probe
         {
             if (child.HasExited)
             {
-                throw new BenchException($"{what}: {child.Label} exited with code {child.ExitCode} before 127.0.0.1:{port} answered. Its output:\n{child.Tail()}");
+                throw new BenchException($"{what}: {child.Label} exited with code {child.ExitCode} before 127.0.0.1:{port} answered. Its output:\n{child.Tail()}{diagnose?.Invoke()}");
             }
 
             if (await GetAsync(port, TimeSpan.FromSeconds(2)) is { } answer)
@@ -431,7 +478,7 @@ internal static class Probe
             await Task.Delay(100);
         }
 
-        throw new BenchException($"{what}: 127.0.0.1:{port} did not answer 200 \"hello\\n\" within {timeout.TotalSeconds:0} s ({last}). {child.Label}'s output:\n{child.Tail()}");
+        throw new BenchException($"{what}: 127.0.0.1:{port} did not answer 200 \"hello\\n\" within {timeout.TotalSeconds:0} s ({last}). {child.Label}'s output:\n{child.Tail()}{diagnose?.Invoke()}");
     }
 
     public static string Escape(string text)

@@ -13,6 +13,7 @@ internal sealed record Options
           --requests N        ab's -n (1000000; the duration usually ends it first)
           --concurrency C     connections (32)
           --generator G       socket (the in-repo generator), ab, or both (both)
+          --part P            all, load (the throughput rounds) or rss (the idle-pods memory figure) (all)
           --skip-agent        only the two baselines (until the agent serves handlers)
           --idle-pods N       handler pods for the RSS figure (100); 0 skips it
           --settle S          seconds the agent idles before each RSS sample (10)
@@ -40,6 +41,10 @@ internal sealed record Options
     public bool Ab { get; init; } = true;
 
     public bool SkipAgent { get; init; }
+
+    public bool Load { get; init; } = true;
+
+    public bool Rss { get; init; } = true;
 
     public int IdlePods { get; init; } = 100;
 
@@ -78,6 +83,13 @@ internal sealed record Options
                     "ab" => options with { Socket = false, Ab = true },
                     "both" => options with { Socket = true, Ab = true },
                     var other => throw new BenchException($"--generator {other}: socket, ab or both"),
+                },
+                "--part" => Value() switch
+                {
+                    "all" => options with { Load = true, Rss = true },
+                    "load" => options with { Load = true, Rss = false },
+                    "rss" => options with { Load = false, Rss = true },
+                    var other => throw new BenchException($"--part {other}: all, load or rss"),
                 },
                 "--skip-agent" => options with { SkipAgent = true },
                 "--idle-pods" => options with { IdlePods = Int() },

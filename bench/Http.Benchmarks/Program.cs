@@ -41,10 +41,11 @@ public static class Program
 }
 
 /// <summary>One measured target: a process the harness started and the loopback port it serves.</summary>
-internal sealed record Target(string Name, string Description, Child Process, int Port);
+internal sealed record Target(string Name, string Description, Child Process, int Port, Func<string>? Diagnose = null);
 
 /// <summary>One round's measurement of one target by one generator.</summary>
-internal sealed record Measurement(int Round, string Target, LoadResult Load, double TargetCores, long? KeepAliveRequests);
+/// <remarks><see cref="GeneratorCores"/> is this process's CPU (the in-repo generator); not known for ab.</remarks>
+internal sealed record Measurement(int Round, string Target, LoadResult Load, double TargetCores, double? GeneratorCores, long? KeepAliveRequests);
 
 /// <summary>The agent's resident memory, idle and with the idle handler pods.</summary>
 internal sealed record RssResult(int Pods, long IdleKiB, int IdleThreads, long WithPodsKiB, int WithPodsThreads, double PodsReadySeconds);
@@ -60,6 +61,11 @@ internal sealed class Run(Options options, IReadOnlyList<string> args)
         var command = "dotnet run -c Release --project bench/Http.Benchmarks --" + string.Concat(args.Select(a => " " + a));
         var work = Directory.CreateTempSubdirectory("krustlet-httpbench-").FullName;
         Progress($"work directory {work}");
+        if (!options.Keep)
+        {
+            Child.RemoveOnSignal(work);
+        }
+
         var started = DateTimeOffset.UtcNow;
         var agentDll = options.Agent ?? Path.Combine(_repository, "src", "Host", "bin", "Release", "net10.0", "krustlet.dll");
         if (!options.SkipAgent && !File.Exists(agentDll))
@@ -73,7 +79,6 @@ internal sealed class Run(Options options, IReadOnlyList<string> args)
             Process.GetCurrentProcess().ProcessorAffinity = CpuMask(options.LoadCpus);
         }
 
-        var targets = new List<Target>();
         RssResult? rss = null;
         try
         {
@@ -81,76 +86,14 @@ internal sealed class Run(Options options, IReadOnlyList<string> args)
             var layout = Path.Combine(work, "layout");
             Handler.WriteLayout(wasm, layout, AgentTarget.Image);
             Progress($"built {wasm} ({new FileInfo(wasm).Length:N0} bytes) and {native}; layout {layout} names {AgentTarget.Image}");
-
-            if (!options.SkipAgent)
+            if (options.Load)
             {
-                var port = Ports.Free();
-                var root = Path.Combine(work, "agent");
-                var agent = AgentTarget.Start("agent", agentDll, root, layout, maxPods: 110, options.TargetCpus);
-                targets.Add(new Target("agent", "the agent: a fresh wasm instance per request", agent, port));
-                AgentTarget.WritePods(Path.Combine(root, "manifests"), [("hello-http", port)]);
+                await LoadRoundsAsync(agentDll, work, layout, native);
             }
 
-            var kestrelPort = Ports.Free();
-            targets.Add(new Target("kestrel", "plain Kestrel, the same bytes from memory (ceiling)", StartServer("kestrel", "serve-kestrel", kestrelPort), kestrelPort));
-            var cgiPort = Ports.Free();
-            targets.Add(new Target("cgi", "process-per-request CGI of the native build", StartServer("cgi", "serve-cgi", cgiPort, native), cgiPort));
-
-            foreach (var target in targets)
+            if (!options.SkipAgent && options.Rss && options.IdlePods > 0)
             {
-                var ready = Stopwatch.StartNew();
-                await Probe.WaitForHelloAsync(target.Process, target.Port, options.ReadyTimeout, $"the {target.Name} target");
-                Progress($"{target.Name} answers on 127.0.0.1:{target.Port} (pid {target.Process.Pid}, after {ready.Elapsed.TotalSeconds:0.0} s)");
-            }
-
-            foreach (var target in targets)
-            {
-                Progress($"warming {target.Name} (2 s of load, not recorded)");
-                await SocketLoad.RunAsync(target.Port, options.Concurrency, TimeSpan.Zero, TimeSpan.FromSeconds(2));
-            }
-
-            for (var round = 1; round <= options.Rounds; round++)
-            {
-                foreach (var target in targets)
-                {
-                    if (options.Socket)
-                    {
-                        await MeasureAsync(round, target, ab: false);
-                    }
-
-                    if (options.Ab)
-                    {
-                        await MeasureAsync(round, target, ab: true);
-                    }
-                }
-            }
-
-            foreach (var target in targets)
-            {
-                if (target.Process.HasExited)
-                {
-                    throw new BenchException($"the {target.Name} target exited during the run ({target.Process.ExitCode}). Its output:\n{target.Process.Tail()}");
-                }
-            }
-        }
-        finally
-        {
-            foreach (var target in targets)
-            {
-                if (target.Name == "agent")
-                {
-                    await target.Process.StopAsync(TimeSpan.FromSeconds(15));
-                }
-
-                target.Process.Dispose();
-            }
-        }
-
-        try
-        {
-            if (!options.SkipAgent && options.IdlePods > 0)
-            {
-                rss = await MeasureRssAsync(agentDll, Path.Combine(work, "layout"), Path.Combine(work, "rss"));
+                rss = await MeasureRssAsync(agentDll, layout, Path.Combine(work, "rss"));
             }
         }
         finally
@@ -182,9 +125,86 @@ internal sealed class Run(Options options, IReadOnlyList<string> args)
         return 0;
     }
 
+    /// <summary>Starts the targets, checks each answers the hello bytes, warms them, then runs the interleaved rounds.</summary>
+    private async Task LoadRoundsAsync(string agentDll, string work, string layout, string native)
+    {
+        var targets = new List<Target>();
+        try
+        {
+            await LoadRoundsAsync(targets, agentDll, work, layout, native);
+        }
+        finally
+        {
+            foreach (var target in targets)
+            {
+                if (target.Name == "agent")
+                {
+                    await target.Process.StopAsync(TimeSpan.FromSeconds(15));
+                }
+
+                target.Process.Dispose();
+            }
+        }
+    }
+
+    private async Task LoadRoundsAsync(List<Target> targets, string agentDll, string work, string layout, string native)
+    {
+        if (!options.SkipAgent)
+        {
+            var port = Ports.Free();
+            var root = Path.Combine(work, "agent");
+            var agent = AgentTarget.Start("agent", agentDll, root, layout, maxPods: 110, options.TargetCpus);
+            targets.Add(new Target("agent", "the agent: a fresh wasm instance per request", agent, port, () => AgentTarget.PodStates(root)));
+            AgentTarget.WritePods(Path.Combine(root, "manifests"), [("hello-http", port)]);
+        }
+
+        var kestrelPort = Ports.Free();
+        targets.Add(new Target("kestrel", "plain Kestrel, the same bytes from memory (ceiling)", StartServer("kestrel", "serve-kestrel", kestrelPort), kestrelPort));
+        var cgiPort = Ports.Free();
+        targets.Add(new Target("cgi", "process-per-request CGI of the native build", StartServer("cgi", "serve-cgi", cgiPort, native), cgiPort));
+
+        foreach (var target in targets)
+        {
+            var ready = Stopwatch.StartNew();
+            await Probe.WaitForHelloAsync(target.Process, target.Port, options.ReadyTimeout, $"the {target.Name} target", target.Diagnose);
+            Progress($"{target.Name} answers on 127.0.0.1:{target.Port} (pid {target.Process.Pid}, after {ready.Elapsed.TotalSeconds:0.0} s)");
+        }
+
+        foreach (var target in targets)
+        {
+            Progress($"warming {target.Name} (2 s of load, not recorded)");
+            await SocketLoad.RunAsync(target.Port, options.Concurrency, TimeSpan.Zero, TimeSpan.FromSeconds(2));
+        }
+
+        for (var round = 1; round <= options.Rounds; round++)
+        {
+            foreach (var target in targets)
+            {
+                if (options.Socket)
+                {
+                    await MeasureAsync(round, target, ab: false);
+                }
+
+                if (options.Ab)
+                {
+                    await MeasureAsync(round, target, ab: true);
+                }
+            }
+        }
+
+        foreach (var target in targets)
+        {
+            if (target.Process.HasExited)
+            {
+                throw new BenchException($"the {target.Name} target exited during the run ({target.Process.ExitCode}). Its output:\n{target.Process.Tail()}");
+            }
+        }
+    }
+
     private async Task MeasureAsync(int round, Target target, bool ab)
     {
         var cpuBefore = target.Process.CpuSeconds();
+        var ownBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         LoadResult load;
         long? keepAlive = null;
@@ -199,10 +219,11 @@ internal sealed class Run(Options options, IReadOnlyList<string> args)
         }
 
         var cores = (target.Process.CpuSeconds() - cpuBefore) / clock.Elapsed.TotalSeconds;
-        var measurement = new Measurement(round, target.Name, load, cores, keepAlive);
+        double? generatorCores = ab ? null : (Process.GetCurrentProcess().TotalProcessorTime - ownBefore).TotalSeconds / clock.Elapsed.TotalSeconds;
+        var measurement = new Measurement(round, target.Name, load, cores, generatorCores, keepAlive);
         _measurements.Add(measurement);
         Progress(string.Create(CultureInfo.InvariantCulture,
-            $"round {round} {target.Name,-7} {load.Generator,-6} {load.RequestsPerSecond,10:N0} req/s  p50 {load.P50Ms:0.000} ms  p99 {load.P99Ms:0.000} ms  errors {load.Errors}  connections {load.Connections}{(keepAlive is { } k ? $"  keep-alive {k:N0}/{load.Requests:N0}" : "")}  target {cores:0.00} cores{(load.FirstError is { } e ? "  first error: " + e : "")}"));
+            $"round {round} {target.Name,-7} {load.Generator,-6} {load.RequestsPerSecond,10:N0} req/s  p50 {load.P50Ms:0.000} ms  p99 {load.P99Ms:0.000} ms  errors {load.Errors}  connections {load.Connections}{(keepAlive is { } k ? $"  keep-alive {k:N0}/{load.Requests:N0}" : "")}  target {cores:0.00} cores{(generatorCores is { } g ? $"  generator {g:0.00} cores" : "")}{(load.FirstError is { } e ? "  first error: " + e : "")}"));
         if (load.Requests == 0)
         {
             throw new BenchException($"the {target.Name} target served no valid request in round {round} ({load.FirstError ?? "no error seen"}). Its output:\n{target.Process.Tail()}");
@@ -230,7 +251,7 @@ internal sealed class Run(Options options, IReadOnlyList<string> args)
             var timeout = options.ReadyTimeout + TimeSpan.FromSeconds(options.IdlePods * 0.5);
             foreach (var port in ports)
             {
-                await Probe.WaitForHelloAsync(agent, port, timeout - clock.Elapsed, $"idle handler pod on {port}");
+                await Probe.WaitForHelloAsync(agent, port, timeout - clock.Elapsed, $"idle handler pod on {port}", () => AgentTarget.PodStates(root));
             }
 
             var ready = clock.Elapsed.TotalSeconds;

@@ -17,15 +17,15 @@ internal static class Report
         text.AppendLine(Invariant, $"`{command}` — {started:yyyy-MM-dd HH:mm} UTC; {machine["cpu"]}, {machine["nproc"]} cores, {machine["memTotal"]}, kernel {machine["kernel"]}, .NET {machine["dotnet"]}, {machine["ab"]}; load average {machine["loadavgStart"]} at the start, {machine["loadavgEnd"]} at the end.");
         text.AppendLine(Invariant, $"Targets on CPUs {machine["targetCpus"]}, load generators on CPUs {machine["loadCpus"]}; {options.Rounds} interleaved rounds of {options.Duration.TotalSeconds:0.#} s per target and generator (the in-repo generator after {options.Warmup.TotalSeconds:0.#} s of warm-up), medians over the rounds.");
         text.AppendLine();
-        text.AppendLine("| target | generator | requests/s (median) | range over rounds | p50 | p90 | p99 | max | errors | connections | target CPU (cores) |");
-        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        text.AppendLine("| target | generator | requests/s (median) | range over rounds | p50 | p90 | p99 | max | errors | connections | target CPU (cores) | generator CPU (cores) |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var group in measurements.GroupBy(m => (m.Target, m.Load.Generator)))
         {
             var rounds = group.ToList();
             var rps = rounds.Select(m => m.Load.RequestsPerSecond).ToList();
             var unit = group.Key.Generator == "ab" ? "0" : "0.000";
             var keepAlive = group.Key.Generator == "ab" ? string.Create(Invariant, $" ({rounds.Sum(m => m.KeepAliveRequests ?? 0):N0} of {rounds.Sum(m => m.Load.Requests):N0} requests kept alive)") : "";
-            text.AppendLine(Invariant, $"| {group.Key.Target} | {group.Key.Generator} | {Median(rps):N0} | {rps.Min():N0}–{rps.Max():N0} | {Ms(rounds, m => m.Load.P50Ms, unit)} | {Ms(rounds, m => m.Load.P90Ms, unit)} | {Ms(rounds, m => m.Load.P99Ms, unit)} | {Ms(rounds, m => m.Load.MaxMs, unit)} | {rounds.Sum(m => m.Load.Errors):N0} | {rounds.Max(m => m.Load.Connections):N0}{keepAlive} | {Median(rounds.Select(m => m.TargetCores).ToList()):0.00} |");
+            text.AppendLine(Invariant, $"| {group.Key.Target} | {group.Key.Generator} | {Median(rps):N0} | {rps.Min():N0}–{rps.Max():N0} | {Ms(rounds, m => m.Load.P50Ms, unit)} | {Ms(rounds, m => m.Load.P90Ms, unit)} | {Ms(rounds, m => m.Load.P99Ms, unit)} | {Ms(rounds, m => m.Load.MaxMs, unit)} | {rounds.Sum(m => m.Load.Errors):N0} | {rounds.Max(m => m.Load.Connections):N0}{keepAlive} | {Median(rounds.Select(m => m.TargetCores).ToList()):0.00} | {(rounds.All(m => m.GeneratorCores is not null) ? Median(rounds.Select(m => m.GeneratorCores!.Value).ToList()).ToString("0.00", Invariant) : "")} |");
         }
 
         text.AppendLine();
@@ -94,6 +94,7 @@ internal static class Report
                 ["keepAliveRequests"] = m.KeepAliveRequests,
                 ["firstError"] = m.Load.FirstError,
                 ["targetCores"] = Number(m.TargetCores),
+                ["generatorCores"] = m.GeneratorCores is { } g ? Number(g) : null,
             }.ToJsonString());
         }
 
