@@ -73,7 +73,7 @@ public sealed class ImageCommandTests
 
         Assert.AreEqual(0, import.Exit, import.Error);
         StringAssert.Contains(import.Output, "imported examples.krustlet.dev/hello:v1: module hello.wasm sha256:");
-        Assert.AreEqual(4, import.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length, import.Output);
+        Assert.AreEqual(5, import.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length, import.Output);
         var ls = await Krustlet("image", "ls", "--data-dir", _dataDir);
         StringAssert.Contains(ls.Output, "examples.krustlet.dev/counter:v1\tcounter.wasm\tsha256:");
         Assert.AreEqual(1, notLayout.Exit);

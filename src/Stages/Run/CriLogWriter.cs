@@ -162,7 +162,9 @@ public sealed class CriLogWriter : IDisposable
         var prefix = Encoding.ASCII.GetBytes($"{Timestamp(_time.GetUtcNow())} {(stream == LogStream.Stdout ? "stdout" : "stderr")} {(partial ? 'P' : 'F')} ");
         var length = prefix.Length + buffer.Count + 1;
         var file = _file ??= Open(_path);
-        if (file.Length > 0 && file.Length + length > _rotation.MaxSizeBytes)
+        // Opened to append and written only here, so its position is its length (no fstat per entry).
+        var size = file.Position;
+        if (size > 0 && size + length > _rotation.MaxSizeBytes)
         {
             Rotate();
         }

@@ -47,7 +47,7 @@ public sealed class OciLayoutImporterTests
         var records = await new OciLayoutImporter(store).ImportAsync(_layout, TestContext.CancellationToken);
 
         CollectionAssert.AreEqual(
-            new[] { "examples.krustlet.dev/config:v1", "examples.krustlet.dev/counter:v1", "examples.krustlet.dev/crashloop:v1", "examples.krustlet.dev/hello:v1" },
+            new[] { "examples.krustlet.dev/config:v1", "examples.krustlet.dev/counter:v1", "examples.krustlet.dev/crashloop:v1", "examples.krustlet.dev/hello:v1", "examples.krustlet.dev/web:v1" },
             records.Select(r => r.Reference).ToArray());
         var hello = store.Find("examples.krustlet.dev/hello:v1")!;
         Assert.AreEqual("hello.wasm", hello.ModuleName);

@@ -45,6 +45,16 @@ public sealed record NativePoolingOptions
     public nuint? TableElements { get; init; }
     public nuint? MaxCoreInstanceSize { get; init; }
     public uint? MaxUnusedWarmSlots { get; init; }
+
+    /// <summary>
+    /// Bytes of a freed slot's linear memory (and table) kept resident and zeroed with memset instead of
+    /// given back with madvise: a short-lived instance (an HTTP request) then reuses warm pages, with no
+    /// page faults or TLB flushes. Only warm, unused slots hold it.
+    /// </summary>
+    public nuint? LinearMemoryKeepResident { get; init; }
+
+    /// <inheritdoc cref="LinearMemoryKeepResident"/>
+    public nuint? TableKeepResident { get; init; }
 }
 
 /// <summary>A Wasmtime engine (wasm_engine_t): compiled code and the epoch counter shared by its stores. Thread-safe.</summary>
@@ -188,6 +198,14 @@ public sealed class NativeEngine : IDisposable
         if (options.MaxUnusedWarmSlots is { } warm)
         {
             NativeMethods.wasmtime_pooling_allocation_config_max_unused_warm_slots_set(p, warm);
+        }
+        if (options.LinearMemoryKeepResident is { } memoryResident)
+        {
+            NativeMethods.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(p, memoryResident);
+        }
+        if (options.TableKeepResident is { } tableResident)
+        {
+            NativeMethods.wasmtime_pooling_allocation_config_table_keep_resident_set(p, tableResident);
         }
         // The config copies the pooling settings; ours is deleted when this method returns.
         NativeMethods.wasmtime_pooling_allocation_strategy_set(config, p);

@@ -120,6 +120,7 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] public static partial void wasmtime_pooling_allocation_config_max_unused_warm_slots_set(nint pooling, uint value);
     [LibraryImport(Library)] public static partial void wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(nint pooling, nuint value);
     [LibraryImport(Library)] public static partial void wasmtime_pooling_allocation_config_async_stack_keep_resident_set(nint pooling, nuint value);
+    [LibraryImport(Library)] public static partial void wasmtime_pooling_allocation_config_table_keep_resident_set(nint pooling, nuint value);
     /// <summary>Copies the pooling configuration: the caller still owns and deletes it.</summary>
     [LibraryImport(Library)] public static partial void wasmtime_pooling_allocation_strategy_set(nint config, nint pooling);
 

@@ -258,7 +258,7 @@ public sealed class HandlerServerTests
     public async Task A_stopped_handler_drains_in_flight_requests_then_refuses_connections()
     {
         var web = await Serve(grace: TimeSpan.FromSeconds(20));
-        var inFlight = web.Client.GetAsync(web.Url("/sleep?500"), TestContext.CancellationToken);
+        var inFlight = web.Client.GetAsync(web.Url("/sleep?3000"), TestContext.CancellationToken); // long enough to be seen parked
         await WaitUntil(() => _host.Native.Scheduler.ParkedGuests >= 1);
         web.Control.Kill(KillCause.Stopped("the pod is being deleted"));
         var exit = await web.Run;
