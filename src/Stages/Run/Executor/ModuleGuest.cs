@@ -20,6 +20,7 @@ internal sealed class ModuleGuest : IGuest
     private readonly TimeProvider _time;
     private readonly CriLogWriter _log;
     private readonly IGuestOutput _output;
+    private readonly OutputFiles? _files;
     private readonly DateTimeOffset _startedAt;
     private readonly TaskCompletionSource<ContainerExit> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _gate = new();
@@ -68,14 +69,20 @@ internal sealed class ModuleGuest : IGuest
                 _store.SetFuel(host.Options.FuelPerContainer);
             }
 
+            // A short-lived instance whose output is passed on (an HTTP request) writes to in-memory files:
+            // no hop to Wasmtime's Tokio thread per write, as a custom stdout has. A container's run keeps
+            // the shim's buffers (a long-lived guest holds no file descriptors while it sleeps).
+            _files = output is not (null or CriLogOutput) ? OutputFiles.Rent() : null;
             _store.SetWasi(new NativeWasiOptions
             {
                 Args = launch.Argv,
                 Environment = launch.Env,
                 Preopens = [.. launch.Mounts.Select(m => new NativePreopen(m.HostPath, m.GuestPath, !m.ReadOnly))],
-                CaptureOutput = true,
+                CaptureOutput = _files is null,
+                StdoutPath = _files?.StdoutPath,
+                StderrPath = _files?.StderrPath,
                 Stdin = stdin,
-                YieldAtOutputHighWater = output is not (null or CriLogOutput), // a stream that is passed on as it comes
+                YieldAtOutputHighWater = _files is null && output is not (null or CriLogOutput), // a stream that is passed on as it comes
             });
             // Every epoch tick ends the guest's slice: it yields, and the scheduler polls the next guest.
             _store.YieldAtEpochDeadline(1);
@@ -85,6 +92,7 @@ internal sealed class ModuleGuest : IGuest
         {
             _future?.Dispose();
             _store.Dispose();
+            _files?.Dispose();
             throw;
         }
     }
@@ -250,6 +258,12 @@ internal sealed class ModuleGuest : IGuest
 
     private void DrainOutput(bool final)
     {
+        if (_files is not null)
+        {
+            _files.Drain(_output, final);
+            return;
+        }
+
         var mailbox = _store.Mailbox;
         mailbox.Drain(true, static (bytes, output) => ((IGuestOutput)output!).Stderr(bytes), _output);
         if (!final)
@@ -295,6 +309,7 @@ internal sealed class ModuleGuest : IGuest
         }
 
         _store.Dispose();
+        _files?.Dispose(); // after the store, which closed Wasmtime's own descriptors of them
         _exit.TrySetCanceled();
     }
 }

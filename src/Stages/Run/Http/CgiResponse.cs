@@ -1,5 +1,5 @@
 using System.Buffers;
-using System.IO.Pipelines;
+using System.Threading.Channels;
 using System.Globalization;
 using System.Text;
 using Krustlet.Stages.Run.Executor;
@@ -34,7 +34,10 @@ internal sealed class CgiResponse(HttpContext context, CriLogWriter log) : IGues
     private readonly List<KeyValuePair<string, string>> _headers = [];
     private bool _started;
     private Task? _flush;
-    private Pipe? _stream;
+    private Channel<byte[]>? _stream;
+    private long _ahead;
+    private TaskCompletionSource? _caughtUp;
+    private readonly Lock _gate = new();
     private readonly TaskCompletionSource _streaming = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Body bytes a streaming guest may be ahead of its client before it is held.</summary>
@@ -52,29 +55,37 @@ internal sealed class CgiResponse(HttpContext context, CriLogWriter log) : IGues
     {
         var stream = _stream!;
         Start();
-        _ = exit.ContinueWith(_ => stream.Writer.Complete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        var reader = stream.Reader;
+        _ = exit.ContinueWith(_ => stream.Writer.TryComplete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         try
         {
-            while (true)
+            await foreach (var chunk in stream.Reader.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
             {
-                var read = await reader.ReadAsync(context.RequestAborted).ConfigureAwait(false);
-                foreach (var segment in read.Buffer)
-                {
-                    await context.Response.BodyWriter.WriteAsync(segment, context.RequestAborted).ConfigureAwait(false);
-                    BodyBytes += segment.Length;
-                }
-
-                reader.AdvanceTo(read.Buffer.End);
-                if (read.IsCompleted)
-                {
-                    return;
-                }
+                await context.Response.BodyWriter.WriteAsync(chunk, context.RequestAborted).ConfigureAwait(false);
+                BodyBytes += chunk.Length;
+                CaughtUp(chunk.Length);
             }
         }
         finally
         {
-            await reader.CompleteAsync().ConfigureAwait(false); // a held guest is let go (its flush completes)
+            // A guest held for this client is let go whatever happened (it is being ended if the client left).
+            lock (_gate)
+            {
+                _ahead = long.MinValue / 2;
+                _caughtUp?.TrySetResult();
+            }
+        }
+    }
+
+    private void CaughtUp(int bytes)
+    {
+        lock (_gate)
+        {
+            _ahead -= bytes;
+            if (_caughtUp is { } waiting && _ahead <= StreamBuffer / 2)
+            {
+                _caughtUp = null;
+                waiting.TrySetResult();
+            }
         }
     }
 
@@ -110,25 +121,39 @@ internal sealed class CgiResponse(HttpContext context, CriLogWriter log) : IGues
         if (!final && _pending.WrittenCount > 0 && _stream is null)
         {
             // The guest goes on after writing part of its body: from now on the body streams, through a
-            // pipe the request's task copies to the client (Kestrel is only touched from there).
-            _stream = new Pipe(new PipeOptions(pauseWriterThreshold: StreamBuffer, resumeWriterThreshold: StreamBuffer / 2, useSynchronizationContext: false));
+            // channel the request's task copies to the client (Kestrel is only touched from there).
+            _stream = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             _streaming.TrySetResult();
         }
 
-        if (_stream is not null)
+        if (_stream is null)
         {
-            var writer = _stream.Writer;
-            writer.Write(_pending.WrittenSpan);
+            return;
+        }
+
+        if (_pending.WrittenCount > 0)
+        {
+            var chunk = _pending.WrittenSpan.ToArray();
             _pending.ResetWrittenCount();
-            if (final)
+            lock (_gate)
             {
-                writer.Complete();
-                _flush = null;
-                return;
+                _ahead += chunk.Length;
             }
 
-            var flush = writer.FlushAsync();
-            _flush = flush.IsCompleted ? null : flush.AsTask();
+            _stream.Writer.TryWrite(chunk);
+        }
+
+        if (final)
+        {
+            _stream.Writer.TryComplete();
+            _flush = null;
+            return;
+        }
+
+        lock (_gate)
+        {
+            // More than the buffer ahead of the client: the guest waits until it is half caught up.
+            _flush = _ahead > StreamBuffer ? (_caughtUp ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task : null;
         }
     }
 

@@ -2,7 +2,7 @@
 //   /echo            method, path, query, CGI variables and headers, then the request body
 //   /status?CODE     Status: CODE, body "status CODE"
 //   /redirect?URL    Location: URL (no Status: the agent makes it a 302)
-//   /big?N           N bytes of body, written 64 KiB at a time
+//   /big?N           N bytes of body, written 64 KiB at a time, with a 1 ms sleep after every MiB
 //   /count           increments a global and prints it (1 every time: no instance is reused)
 //   /trap            unreachable after writing headers to its buffer only (stdio not flushed)
 //   /exit?CODE       exits with CODE before writing anything
@@ -63,6 +63,11 @@ int main(void) {
             long n = total - sent < (long)sizeof chunk ? total - sent : (long)sizeof chunk;
             fwrite(chunk, 1, (size_t)n, stdout);
             sent += n;
+            if (sent % (1024 * 1024) == 0) {
+                fflush(stdout);
+                struct timespec t = {0, 1000000L};
+                nanosleep(&t, NULL); // the response spans polls: it is streamed
+            }
         }
         return 0;
     }
