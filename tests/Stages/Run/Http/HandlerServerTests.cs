@@ -144,6 +144,50 @@ public sealed class HandlerServerTests
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Each_request_is_counted_and_timed_per_pod_and_status()
+    {
+        var counted = new System.Collections.Concurrent.ConcurrentBag<(long Value, string Pod, int Code)>();
+        var timed = new System.Collections.Concurrent.ConcurrentBag<(double Seconds, int Code)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == HttpHandlerMetrics.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        static T Tag<T>(ReadOnlySpan<KeyValuePair<string, object?>> tags, string name) => (T)tags.ToArray().Single(t => t.Key == name).Value!;
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            if (instrument.Name == "krustlet.http.requests")
+            {
+                counted.Add((value, Tag<string>(tags, "pod"), Tag<int>(tags, "code")));
+            }
+        });
+        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+        {
+            if (instrument.Name == "krustlet.http.request.duration")
+            {
+                timed.Add((value, Tag<int>(tags, "code")));
+            }
+        });
+        listener.Start();
+
+        await using var web = await Serve();
+        using (await web.Client.GetAsync(web.Url("/count"), TestContext.CancellationToken))
+        using (await web.Client.GetAsync(web.Url("/status?404"), TestContext.CancellationToken))
+        {
+        }
+
+        // The response is complete before the measurement is recorded: stop the handler, so both are in.
+        await web.DisposeAsync();
+        CollectionAssert.AreEquivalent(new[] { (1L, "web-pod", 200), (1L, "web-pod", 404) }, counted.ToArray());
+        Assert.AreEqual(2, timed.Count);
+        Assert.IsTrue(timed.All(t => t.Seconds > 0));
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task No_instance_state_survives_between_requests()
     {
         await using var web = await Serve();
