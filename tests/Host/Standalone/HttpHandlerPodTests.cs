@@ -1,9 +1,5 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Sockets;
-using System.Text.RegularExpressions;
-using k8s;
-using k8s.Models;
 using Krustlet.Host.Tests.Support;
 
 namespace Krustlet.Host.Tests.Standalone;
@@ -15,7 +11,7 @@ namespace Krustlet.Host.Tests.Standalone;
 /// listener.
 /// </summary>
 [TestClass]
-public sealed partial class HttpHandlerPodTests
+public sealed class HttpHandlerPodTests
 {
     private const string Node = "http-node";
 
@@ -44,8 +40,8 @@ public sealed partial class HttpHandlerPodTests
 
         await using (var agent = AgentProcess.Start(arguments))
         {
-            using var api = await ApiAsync(agent, ct);
-            await agent.WaitForLineAsync(l => TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"web-{Node}" && m.Groups["ready"].Value == "1/1", ct);
+            using var api = await AgentApi.ConnectAsync(agent, "http-test-token", ct);
+            await agent.WaitForLineAsync(l => AgentApi.TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"web-{Node}" && m.Groups["ready"].Value == "1/1", ct);
 
             var hello = Tool.Run("curl", "-sS", "--fail", $"http://127.0.0.1:{port}/hello?name=you");
             Assert.AreEqual("Hello from a WebAssembly HTTP handler: GET /hello?name=you (served by krustlet)\n", hello);
@@ -54,14 +50,14 @@ public sealed partial class HttpHandlerPodTests
             var missing = Tool.Run("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", $"http://127.0.0.1:{port}/nope");
             Assert.AreEqual("404", missing);
 
-            var web = (await PodsAsync(api, ct)).Single(p => p.Metadata.Name == $"web-{Node}");
+            var web = (await AgentApi.PodsAsync(api, ct)).Single(p => p.Metadata.Name == $"web-{Node}");
             Assert.AreEqual("True", web.Status.Conditions.Single(c => c.Type == "Ready").Status);
             Assert.AreEqual(port, web.Spec.Containers[0].Ports.Single().ContainerPort);
 
             // A second pod asking for the same port is refused at admission, as the kubelet refuses a host port conflict.
             await File.WriteAllTextAsync(Path.Combine(manifests, "web2.yaml"), manifest.Replace("name: web\n", "name: web2\n", StringComparison.Ordinal), ct);
-            await agent.WaitForLineAsync(l => TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"web2-{Node}" && m.Groups["status"].Value == "NodePorts", ct);
-            var refused = (await PodsAsync(api, ct)).Single(p => p.Metadata.Name == $"web2-{Node}");
+            await agent.WaitForLineAsync(l => AgentApi.TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"web2-{Node}" && m.Groups["status"].Value == "NodePorts", ct);
+            var refused = (await AgentApi.PodsAsync(api, ct)).Single(p => p.Metadata.Name == $"web2-{Node}");
             Assert.AreEqual("Failed", refused.Status.Phase);
             StringAssert.Contains(refused.Status.Message, $"port {port}");
 
@@ -78,7 +74,7 @@ public sealed partial class HttpHandlerPodTests
     // on a connection is refused. The list is read again until then (the test's timeout bounds it).
     private static async Task WaitForRefusedAsync(int port, HttpClient api, CancellationToken cancellationToken)
     {
-        while ((await PodsAsync(api, cancellationToken)).Any(p => p.Metadata.Name == $"web-{Node}"))
+        while ((await AgentApi.PodsAsync(api, cancellationToken)).Any(p => p.Metadata.Name == $"web-{Node}"))
         {
             await Task.Delay(50, cancellationToken);
         }
@@ -87,22 +83,4 @@ public sealed partial class HttpHandlerPodTests
         var refused = await Assert.ThrowsExactlyAsync<SocketException>(async () => await socket.ConnectAsync(IPAddress.Loopback, port, cancellationToken));
         Assert.AreEqual(SocketError.ConnectionRefused, refused.SocketErrorCode);
     }
-
-    private static async Task<HttpClient> ApiAsync(AgentProcess agent, CancellationToken cancellationToken)
-    {
-        var line = await agent.WaitForLineAsync(l => l.Contains("kubelet API on https://", StringComparison.Ordinal), cancellationToken);
-        var endpoint = line[(line.IndexOf("https://", StringComparison.Ordinal) + "https://".Length)..].Trim();
-        var client = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator })
-        {
-            BaseAddress = new Uri($"https://{endpoint}/"),
-        };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "http-test-token");
-        return client;
-    }
-
-    private static async Task<IList<V1Pod>> PodsAsync(HttpClient api, CancellationToken cancellationToken) =>
-        KubernetesJson.Deserialize<V1PodList>(await api.GetStringAsync("pods", cancellationToken)).Items;
-
-    [GeneratedRegex(@"^(?<name>\S+)\s+(?<ready>\d+/\d+)\s+(?<status>\S+)\s+(?<restarts>\d+)")]
-    private static partial Regex TableRow();
 }

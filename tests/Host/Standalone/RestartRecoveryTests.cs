@@ -1,8 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
-using System.Text.RegularExpressions;
-using k8s;
-using k8s.Models;
 using Krustlet.Host.Tests.Support;
 
 namespace Krustlet.Host.Tests.Standalone;
@@ -13,7 +9,7 @@ namespace Krustlet.Host.Tests.Standalone;
 /// pods removed while it was down; stopped with SIGTERM, it exits 0 and is re-adopted again.
 /// </summary>
 [TestClass]
-public sealed partial class RestartRecoveryTests
+public sealed class RestartRecoveryTests
 {
     private const string Node = "recovery-node";
 
@@ -38,10 +34,10 @@ public sealed partial class RestartRecoveryTests
         string firstRunLine;
         await using (var first = AgentProcess.Start(arguments))
         {
-            using var api = await ApiAsync(first, ct);
-            await first.WaitForLineAsync(l => TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"counter-{Node}" && m.Groups["status"].Value == "Running", ct);
-            await first.WaitForLineAsync(l => TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"hello-{Node}" && m.Groups["status"].Value == "Completed", ct);
-            helloUid = (await PodsAsync(api, ct)).Single(p => p.Metadata.Name == $"hello-{Node}").Metadata.Uid;
+            using var api = await AgentApi.ConnectAsync(first, "recovery-test-token", ct);
+            await first.WaitForLineAsync(l => AgentApi.TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"counter-{Node}" && m.Groups["status"].Value == "Running", ct);
+            await first.WaitForLineAsync(l => AgentApi.TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"hello-{Node}" && m.Groups["status"].Value == "Completed", ct);
+            helloUid = (await AgentApi.PodsAsync(api, ct)).Single(p => p.Metadata.Name == $"hello-{Node}").Metadata.Uid;
 
             // A line the counter wrote, read as it was written.
             using var follow = await api.GetAsync($"containerLogs/default/counter-{Node}/counter?follow=true", HttpCompletionOption.ResponseHeadersRead, ct);
@@ -58,10 +54,10 @@ public sealed partial class RestartRecoveryTests
         // Second run: the counter is re-adopted with one more restart; hello leaves nothing behind.
         await using (var second = AgentProcess.Start(arguments))
         {
-            using var api = await ApiAsync(second, ct);
-            await second.WaitForLineAsync(l => TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"counter-{Node}" && m.Groups["status"].Value == "Running" && m.Groups["restarts"].Value == "1", ct);
+            using var api = await AgentApi.ConnectAsync(second, "recovery-test-token", ct);
+            await second.WaitForLineAsync(l => AgentApi.TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"counter-{Node}" && m.Groups["status"].Value == "Running" && m.Groups["restarts"].Value == "1", ct);
 
-            var pods = await PodsAsync(api, ct);
+            var pods = await AgentApi.PodsAsync(api, ct);
             Assert.IsFalse(pods.Any(p => p.Metadata.Name == $"hello-{Node}"), "hello was removed while the agent was down");
             var counter = pods.Single(p => p.Metadata.Name == $"counter-{Node}").Status.ContainerStatuses.Single();
             Assert.AreEqual(1, counter.RestartCount);
@@ -84,7 +80,7 @@ public sealed partial class RestartRecoveryTests
 
             // A manifest added while the agent runs starts its pod.
             File.Copy(Path.Combine(ExampleFiles.Pods, "crashloop.yaml"), Path.Combine(manifests, "crashloop.yaml"));
-            await second.WaitForLineAsync(l => TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"crashloop-{Node}" && m.Groups["status"].Value is "Running" or "Error" or "CrashLoopBackOff", ct);
+            await second.WaitForLineAsync(l => AgentApi.TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"crashloop-{Node}" && m.Groups["status"].Value is "Running" or "Error" or "CrashLoopBackOff", ct);
 
             // SIGTERM: the pods stop, the agent exits 0.
             Assert.AreEqual(0, await second.TerminateAsync(ct), second.Output);
@@ -94,28 +90,10 @@ public sealed partial class RestartRecoveryTests
         // Third run after a clean stop: re-adopted again.
         await using (var third = AgentProcess.Start(arguments))
         {
-            await third.WaitForLineAsync(l => TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"counter-{Node}" && m.Groups["status"].Value == "Running" && m.Groups["restarts"].Value == "2", ct);
+            await third.WaitForLineAsync(l => AgentApi.TableRow().Match(l) is { Success: true } m && m.Groups["name"].Value == $"counter-{Node}" && m.Groups["status"].Value == "Running" && m.Groups["restarts"].Value == "2", ct);
             Assert.AreEqual(0, await third.TerminateAsync(ct), third.Output);
         }
 
         Directory.Delete(root, recursive: true);
     }
-
-    private static async Task<HttpClient> ApiAsync(AgentProcess agent, CancellationToken cancellationToken)
-    {
-        var line = await agent.WaitForLineAsync(l => l.Contains("kubelet API on https://", StringComparison.Ordinal), cancellationToken);
-        var endpoint = line[(line.IndexOf("https://", StringComparison.Ordinal) + "https://".Length)..].Trim();
-        var client = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator })
-        {
-            BaseAddress = new Uri($"https://{endpoint}/"),
-        };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "recovery-test-token");
-        return client;
-    }
-
-    private static async Task<IList<V1Pod>> PodsAsync(HttpClient api, CancellationToken cancellationToken) =>
-        KubernetesJson.Deserialize<V1PodList>(await api.GetStringAsync("pods", cancellationToken)).Items;
-
-    [GeneratedRegex(@"^(?<name>\S+)\s+(?<ready>\d+/\d+)\s+(?<status>\S+)\s+(?<restarts>\d+)")]
-    private static partial Regex TableRow();
 }

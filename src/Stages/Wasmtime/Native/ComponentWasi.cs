@@ -55,20 +55,20 @@ public static class ComponentWasi
 
         using var wasi = new WasiConfigHandle(NativeMethods.wasi_config_new());
         var w = wasi.DangerousGetHandle();
-        using (var args = new Utf8Strings(options.Args))
+        using (var args = new Utf8Array(options.Args))
         {
             Check(NativeMethods.wasi_config_set_argv(w, (nuint)options.Args.Count, args.Pointers), "wasi_config_set_argv");
         }
 
-        using (var names = new Utf8Strings([.. options.Environment.Select(e => e.Key)]))
-        using (var values = new Utf8Strings([.. options.Environment.Select(e => e.Value)]))
+        using (var names = new Utf8Array([.. options.Environment.Select(e => e.Key)]))
+        using (var values = new Utf8Array([.. options.Environment.Select(e => e.Value)]))
         {
             Check(NativeMethods.wasi_config_set_env(w, (nuint)options.Environment.Count, names.Pointers, values.Pointers), "wasi_config_set_env");
         }
 
         foreach (var preopen in options.Preopens)
         {
-            using var paths = new Utf8Strings([preopen.HostPath, preopen.GuestPath]);
+            using var paths = new Utf8Array([preopen.HostPath, preopen.GuestPath]);
             Check(NativeMethods.wasi_config_preopen_dir(w, paths.Pointers[0], paths.Pointers[1], preopen.Mutable), $"wasi_config_preopen_dir({preopen.HostPath} as {preopen.GuestPath})");
         }
 
@@ -123,39 +123,4 @@ public static class ComponentWasi
     [UnmanagedCallersOnly]
     private static void Free(nint data) => GCHandle.FromIntPtr(data).Free();
 
-    /// <summary>NUL-terminated UTF-8 copies of strings in native memory, freed together.</summary>
-    private sealed unsafe class Utf8Strings : IDisposable
-    {
-        private readonly int _count;
-
-        public Utf8Strings(IReadOnlyList<string> values)
-        {
-            _count = values.Count;
-            Pointers = (byte**)NativeMemory.AllocZeroed((nuint)Math.Max(1, _count), (nuint)sizeof(byte*));
-            try
-            {
-                for (var i = 0; i < _count; i++)
-                {
-                    Pointers[i] = NativeMethods.Utf8(values[i]);
-                }
-            }
-            catch
-            {
-                Dispose();
-                throw;
-            }
-        }
-
-        public byte** Pointers { get; }
-
-        public void Dispose()
-        {
-            for (var i = 0; i < _count; i++)
-            {
-                NativeMemory.Free(Pointers[i]);
-            }
-
-            NativeMemory.Free(Pointers);
-        }
-    }
 }
