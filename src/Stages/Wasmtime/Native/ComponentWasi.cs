@@ -55,22 +55,9 @@ public static class ComponentWasi
 
         using var wasi = new WasiConfigHandle(NativeMethods.wasi_config_new());
         var w = wasi.DangerousGetHandle();
-        using (var args = new Utf8Array(options.Args))
-        {
-            Check(NativeMethods.wasi_config_set_argv(w, (nuint)options.Args.Count, args.Pointers), "wasi_config_set_argv");
-        }
+        WasiConfigParts.SetCommandLine(w, options.Args, options.Environment);
 
-        using (var names = new Utf8Array([.. options.Environment.Select(e => e.Key)]))
-        using (var values = new Utf8Array([.. options.Environment.Select(e => e.Value)]))
-        {
-            Check(NativeMethods.wasi_config_set_env(w, (nuint)options.Environment.Count, names.Pointers, values.Pointers), "wasi_config_set_env");
-        }
-
-        foreach (var preopen in options.Preopens)
-        {
-            using var paths = new Utf8Array([preopen.HostPath, preopen.GuestPath]);
-            Check(NativeMethods.wasi_config_preopen_dir(w, paths.Pointers[0], paths.Pointers[1], preopen.Mutable), $"wasi_config_preopen_dir({preopen.HostPath} as {preopen.GuestPath})");
-        }
+        WasiConfigParts.Preopen(w, options.Preopens);
 
         // Each sink is held by a GCHandle that the context frees (the finalizer) when the store goes.
         delegate* unmanaged<nint, byte*, nuint, nint> write = &Write;
@@ -95,13 +82,6 @@ public static class ComponentWasi
         WasmtimeNativeException.ThrowIfError(NativeMethods.wasmtime_context_set_wasi(context, wasi.Surrender()));
         GC.KeepAlive(store);
 
-        static void Check(bool ok, string call)
-        {
-            if (!ok)
-            {
-                throw new WasmtimeNativeException($"{call} failed (a path that cannot be opened, or text that is not UTF-8)");
-            }
-        }
     }
 
     private const int Eio = 5;

@@ -132,15 +132,7 @@ public sealed class NativeStore : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         using var wasi = new WasiConfigHandle(NativeMethods.wasi_config_new());
         var w = wasi.DangerousGetHandle();
-        using (var args = new Utf8Array(options.Args))
-        {
-            Check(NativeMethods.wasi_config_set_argv(w, (nuint)options.Args.Count, args.Pointers), "wasi_config_set_argv");
-        }
-        using (var names = new Utf8Array([.. options.Environment.Select(e => e.Key)]))
-        using (var values = new Utf8Array([.. options.Environment.Select(e => e.Value)]))
-        {
-            Check(NativeMethods.wasi_config_set_env(w, (nuint)options.Environment.Count, names.Pointers, values.Pointers), "wasi_config_set_env");
-        }
+        WasiConfigParts.SetCommandLine(w, options.Args, options.Environment);
         if (options.CaptureOutput)
         {
             // Into the mailbox's buffers, by the shim (it runs on the guest's stack); drained between polls.
@@ -164,30 +156,19 @@ public sealed class NativeStore : IDisposable
         if (options.StdoutPath is { } stdout)
         {
             using var path = new Utf8Array([stdout]);
-            Check(NativeMethods.wasi_config_set_stdout_file(w, path.Pointers[0]), $"wasi_config_set_stdout_file({stdout})");
+            WasiConfigParts.Check(NativeMethods.wasi_config_set_stdout_file(w, path.Pointers[0]), $"wasi_config_set_stdout_file({stdout})");
         }
         if (options.StderrPath is { } stderr)
         {
             using var path = new Utf8Array([stderr]);
-            Check(NativeMethods.wasi_config_set_stderr_file(w, path.Pointers[0]), $"wasi_config_set_stderr_file({stderr})");
+            WasiConfigParts.Check(NativeMethods.wasi_config_set_stderr_file(w, path.Pointers[0]), $"wasi_config_set_stderr_file({stderr})");
         }
-        foreach (var preopen in options.Preopens)
-        {
-            using var paths = new Utf8Array([preopen.HostPath, preopen.GuestPath]);
-            Check(NativeMethods.wasi_config_preopen_dir(w, paths.Pointers[0], paths.Pointers[1], preopen.Mutable), $"wasi_config_preopen_dir({preopen.HostPath} as {preopen.GuestPath})");
-        }
+        WasiConfigParts.Preopen(w, options.Preopens);
         using var alive = KeepAlive();
         Mailbox.ClockStarted();
         // The context takes the WASI config even when it returns an error.
         WasmtimeNativeException.ThrowIfError(NativeMethods.wasmtime_context_set_wasi(_context, wasi.Surrender()));
 
-        static void Check(bool ok, string call)
-        {
-            if (!ok)
-            {
-                throw new WasmtimeNativeException($"{call} failed (a path that cannot be opened, or text that is not UTF-8)");
-            }
-        }
     }
 
     /// <summary>Calls an exported function as a future: poll it until it completes.</summary>
