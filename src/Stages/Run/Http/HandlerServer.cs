@@ -289,8 +289,10 @@ internal sealed partial class HandlerServer : IHttpApplication<HttpContext>, IDi
 
         try
         {
-            if (await Task.WhenAny(response.Streaming, completion).ConfigureAwait(false) == response.Streaming)
+            await Task.WhenAny(response.Streaming, completion).ConfigureAwait(false);
+            if (response.Streaming.IsCompleted)
             {
+                // Even when the guest has ended meanwhile: what it streamed is in the channel, not buffered.
                 await response.StreamAsync(completion).ConfigureAwait(false);
             }
 
