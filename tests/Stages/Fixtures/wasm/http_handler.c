@@ -10,6 +10,7 @@
 //   /noheaders       a body with no header block
 //   /stderr          writes a line to stderr, then answers "ok"
 //   /env?NAME        the value of the environment variable NAME
+//   /file?PATH       the contents of the file PATH (from a volume)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,21 @@ int main(void) {
     }
     if (strcmp(path, "/env") == 0) {
         printf("Content-Type: text/plain\n\n%s\n", env(query));
+        return 0;
+    }
+    if (strcmp(path, "/file") == 0) {
+        FILE *f = fopen(query, "r");
+        if (!f) {
+            printf("Status: 404 Not Found\nContent-Type: text/plain\n\nno file %s\n", query);
+            return 0;
+        }
+        printf("Content-Type: text/plain\n\n");
+        char buffer[4096];
+        size_t n;
+        while ((n = fread(buffer, 1, sizeof buffer, f)) > 0) {
+            fwrite(buffer, 1, n, stdout);
+        }
+        fclose(f);
         return 0;
     }
     printf("Status: 404 Not Found\nContent-Type: text/plain\n\nno route %s\n", path);

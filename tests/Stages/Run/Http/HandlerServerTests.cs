@@ -68,13 +68,13 @@ public sealed class HandlerServerTests
         }
     }
 
-    private async Task<Serving> Serve(HttpHandlerOptions? options = null, TimeSpan? timeout = null, int? concurrency = null, TimeSpan? grace = null, string[]? env = null)
+    private async Task<Serving> Serve(HttpHandlerOptions? options = null, TimeSpan? timeout = null, int? concurrency = null, TimeSpan? grace = null, string[]? env = null, Mount[]? mounts = null)
     {
         var port = FreePort();
         var pool = new ExecutorPool(_host, 8) { Http = options ?? new HttpHandlerOptions() };
         var control = new ContainerControl(TimeProvider.System);
         var logPath = Path.Combine(_root, "logs", $"{Guid.NewGuid():N}.log");
-        var launch = new ContainerLaunch("web", _handler, ["handler.wasm"], [.. (env ?? []).Select(e => new KeyValuePair<string, string>(e.Split('=')[0], e.Split('=')[1]))], [], null, logPath, LogRotationOptions.Default)
+        var launch = new ContainerLaunch("web", _handler, ["handler.wasm"], [.. (env ?? []).Select(e => new KeyValuePair<string, string>(e.Split('=')[0], e.Split('=')[1]))], mounts ?? [], null, logPath, LogRotationOptions.Default)
         {
             Http = new HttpHandlerLaunch(port, timeout, concurrency, grace ?? TimeSpan.FromSeconds(5), "default", "web-pod"),
         };
@@ -88,7 +88,9 @@ public sealed class HandlerServerTests
     [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task A_request_is_CGI_in_and_out_method_path_query_headers_and_body()
     {
-        await using var web = await Serve(env: ["GREETING=hi"]);
+        var volume = Directory.CreateDirectory(Path.Combine(_root, "volumes", Guid.NewGuid().ToString("N"))).FullName;
+        await File.WriteAllTextAsync(Path.Combine(volume, "message"), "from a volume\n", TestContext.CancellationToken);
+        await using var web = await Serve(env: ["GREETING=hi"], mounts: [new Mount(volume, "/config", ReadOnly: true)]);
         using var request = new HttpRequestMessage(HttpMethod.Post, web.Url("/echo?a=1&b=two"))
         {
             Content = new StringContent("the body", Encoding.UTF8, "text/x-test"),
@@ -113,6 +115,8 @@ public sealed class HandlerServerTests
         Assert.IsTrue(text.EndsWith("body=the body", StringComparison.Ordinal), text);
 
         using var envResponse = await web.Client.GetAsync(web.Url("/env?GREETING"), TestContext.CancellationToken);
+        using var fileResponse = await web.Client.GetAsync(web.Url("/file?/config/message"), TestContext.CancellationToken);
+        Assert.AreEqual("from a volume\n", await fileResponse.Content.ReadAsStringAsync(TestContext.CancellationToken), "the pod's volumes reach every request");
         Assert.AreEqual("hi\n", await envResponse.Content.ReadAsStringAsync(TestContext.CancellationToken), "the pod's env reaches every request");
 
         var access = web.Log("stdout");
