@@ -172,6 +172,13 @@ public sealed class RunStageTests
 
         await harness.SubmitAsync(pod, TestContext.CancellationToken);
         await harness.WaitForAsync(pod, s => s.Phase == PodPhase.Running && s.Containers.All(c => c.Running), TestContext.CancellationToken);
+        // A run is reported Running just before its guest is started on the executor: wait for both
+        // guests (the test's timeout bounds it).
+        while (harness.Pool.LiveGuests < 2)
+        {
+            await Task.Delay(1, TestContext.CancellationToken);
+        }
+
         Assert.AreEqual(2, harness.Pool.LiveGuests);
 
         await harness.DeleteAsync(pod, TestContext.CancellationToken);
