@@ -72,7 +72,8 @@ internal sealed class ModuleGuest : IGuest
             // A short-lived instance whose output is passed on (an HTTP request) writes to in-memory files:
             // no hop to Wasmtime's Tokio thread per write, as a custom stdout has. A container's run keeps
             // the shim's buffers (a long-lived guest holds no file descriptors while it sleeps).
-            _files = output is not (null or CriLogOutput) ? OutputFiles.Rent() : null;
+            var passedOn = output is not (null or CriLogOutput);
+            _files = passedOn ? OutputFiles.Rent() : null;
             _store.SetWasi(new NativeWasiOptions
             {
                 Args = launch.Argv,
@@ -82,7 +83,9 @@ internal sealed class ModuleGuest : IGuest
                 StdoutPath = _files?.StdoutPath,
                 StderrPath = _files?.StderrPath,
                 Stdin = stdin,
-                YieldAtOutputHighWater = _files is null && output is not (null or CriLogOutput), // a stream that is passed on as it comes
+                // Without the files (memfd refused, e.g. at the descriptor limit) the shim's buffers carry
+                // the stream, and its high-water mark ends the slice so the bytes go on as they come.
+                YieldAtOutputHighWater = passedOn && _files is null,
             });
             // Every epoch tick ends the guest's slice: it yields, and the scheduler polls the next guest.
             _store.YieldAtEpochDeadline(1);

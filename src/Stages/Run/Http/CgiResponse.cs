@@ -169,7 +169,7 @@ internal sealed class CgiResponse(HttpContext context, CriLogWriter log) : IGues
     /// deadline, 503 no instance). Once the response has started, a failure can only abort the connection.
     /// Returns what the access log says about it.
     /// </summary>
-    public async Task<string?> CompleteAsync(ContainerExit exit, ulong droppedBytes, TimeSpan timeout)
+    public async Task<string?> CompleteAsync(ContainerExit exit, KillCause? cause, ulong droppedBytes, TimeSpan timeout)
     {
         if (_stderr is { WrittenCount: > 0 })
         {
@@ -204,7 +204,7 @@ internal sealed class CgiResponse(HttpContext context, CriLogWriter log) : IGues
             case ExitKind.Exited:
                 (status, failure) = (StatusCodes.Status500InternalServerError, $"the handler exited with code {exit.ExitCode}");
                 break;
-            case ExitKind.Killed when exit.Message?.Contains(KubeletReasons.DeadlineExceeded, StringComparison.Ordinal) == true:
+            case ExitKind.Killed when cause?.Kind == KillKind.DeadlineExceeded:
                 (status, failure) = (StatusCodes.Status504GatewayTimeout, $"the request took longer than its deadline of {timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s; its instance was interrupted");
                 break;
             case ExitKind.Killed:

@@ -259,7 +259,7 @@ internal sealed partial class HandlerServer : IHttpApplication<HttpContext>, IDi
         var response = new CgiResponse(context, _log);
         var launch = _launch with { Env = CgiEnvironment.For(context, _launch.Env, body.Value.Length, _http.Port) };
         var (exit, dropped) = await RunGuestAsync(launch, control, response, body.Value).ConfigureAwait(false);
-        var failure = await response.CompleteAsync(exit, dropped, _timeout).ConfigureAwait(false);
+        var failure = await response.CompleteAsync(exit, control.Cause, dropped, _timeout).ConfigureAwait(false);
         return (response.StatusCode, response.BodyBytes, failure);
     }
 
