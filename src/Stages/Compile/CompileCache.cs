@@ -100,7 +100,7 @@ public sealed partial class CompileCache
     private CompiledArtifact Load(string digest, string modulePath)
     {
         var cachePath = PathFor(digest);
-        if (TryLoadFromDisk(digest, cachePath) is { } cached)
+        if (TryLoadFromDisk(digest, cachePath, modulePath) is { } cached)
         {
             Interlocked.Increment(ref _diskHits);
             return cached;
@@ -140,12 +140,12 @@ public sealed partial class CompileCache
                         throw new CompileException($"WebAssembly module '{digest}' is not valid: {FirstLines(ex.Message)}", ex);
                     }
 
-                    artifact = CompiledArtifact.ForModule(digest, module, _host, CompileSource.Compiled);
+                    artifact = CompiledArtifact.ForModule(digest, module, _host, CompileSource.Compiled, WasmTables.DeclaredBytes(bytes));
                     serialized = module.Serialize();
                     break;
                 case WasmBinaryKind.Component:
                     var component = Component.FromBytes(_host.Engine, bytes);
-                    artifact = CompiledArtifact.ForComponent(digest, component, CompileSource.Compiled);
+                    artifact = CompiledArtifact.ForComponent(digest, component, CompileSource.Compiled, WasmTables.DeclaredBytes(bytes));
                     serialized = component.Serialize();
                     break;
                 default:
@@ -162,7 +162,7 @@ public sealed partial class CompileCache
         return artifact;
     }
 
-    private CompiledArtifact? TryLoadFromDisk(string digest, string cachePath)
+    private CompiledArtifact? TryLoadFromDisk(string digest, string cachePath, string modulePath)
     {
         if (!File.Exists(cachePath))
         {
@@ -173,9 +173,10 @@ public sealed partial class CompileCache
         {
             var data = File.ReadAllBytes(cachePath);
             var (kind, artifact) = ParseEntry(data, digest);
+            var tableBytes = WasmTables.DeclaredBytes(modulePath); // the source's table sections (not in the compiled artifact)
             return kind == WasmBinaryKind.Component
-                ? CompiledArtifact.ForComponent(digest, Component.Deserialize(_host.Engine, artifact.Span), CompileSource.DiskCache)
-                : CompiledArtifact.ForModule(digest, NativeModule.Deserialize(_host.Native.Engine, artifact.Span), _host, CompileSource.DiskCache);
+                ? CompiledArtifact.ForComponent(digest, Component.Deserialize(_host.Engine, artifact.Span), CompileSource.DiskCache, tableBytes)
+                : CompiledArtifact.ForModule(digest, NativeModule.Deserialize(_host.Native.Engine, artifact.Span), _host, CompileSource.DiskCache, tableBytes);
         }
         catch (Exception ex) when (ex is InvalidDataException or WasmtimeException or WasmtimeNativeException or IOException or UnauthorizedAccessException)
         {

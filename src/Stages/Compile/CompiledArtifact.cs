@@ -16,8 +16,9 @@ public enum CompileSource
 /// <summary>A module or component compiled for the shared engine, ready to instantiate. Shared by every pod using the digest.</summary>
 public sealed class CompiledArtifact
 {
-    private CompiledArtifact(string digest, WasmBinaryKind kind, NativeModule? module, NativeInstancePre? instancePre, string? prepareError, Component? component, CompileSource source)
+    private CompiledArtifact(string digest, WasmBinaryKind kind, NativeModule? module, NativeInstancePre? instancePre, string? prepareError, Component? component, CompileSource source, long tableBytes)
     {
+        TableBytes = tableBytes;
         Digest = digest;
         Kind = kind;
         Module = module;
@@ -50,21 +51,24 @@ public sealed class CompiledArtifact
 
     public CompileSource Source { get; }
 
+    /// <summary>The bytes of the tables the binary defines, as declared (<see cref="WasmTables"/>): part of a container's memory figure.</summary>
+    public long TableBytes { get; }
+
     /// <summary>A core module, with its InstancePre made against <paramref name="host"/>'s executor linker.</summary>
-    internal static CompiledArtifact ForModule(string digest, NativeModule module, WasmEngineHost host, CompileSource source)
+    internal static CompiledArtifact ForModule(string digest, NativeModule module, WasmEngineHost host, CompileSource source, long tableBytes = 0)
     {
         try
         {
-            return new(digest, WasmBinaryKind.CoreModule, module, host.Native.Linker.Prepare(module), null, null, source);
+            return new(digest, WasmBinaryKind.CoreModule, module, host.Native.Linker.Prepare(module), null, null, source, tableBytes);
         }
         catch (WasmtimeNativeException ex)
         {
-            return new(digest, WasmBinaryKind.CoreModule, module, null, ex.Message.Split('\n', 2)[0].Trim(), null, source);
+            return new(digest, WasmBinaryKind.CoreModule, module, null, ex.Message.Split('\n', 2)[0].Trim(), null, source, tableBytes);
         }
     }
 
-    internal static CompiledArtifact ForComponent(string digest, Component component, CompileSource source) =>
-        new(digest, WasmBinaryKind.Component, null, null, null, component, source);
+    internal static CompiledArtifact ForComponent(string digest, Component component, CompileSource source, long tableBytes = 0) =>
+        new(digest, WasmBinaryKind.Component, null, null, null, component, source, tableBytes);
 }
 
 /// <summary>The module bytes could not be compiled: not WebAssembly, invalid, or not matching their digest.</summary>

@@ -140,6 +140,9 @@ public sealed class WasmEngineHost : IDisposable
                 .WithMemoryInitCopyOnWrite(false);
         }
 
+        // Every linear memory of the component engine is made by the shim, which counts it for the run
+        // that made it (the kubelet API's memory figures; components are out of the C API's reach).
+        Wasmtime.Native.ComponentMemory.InstallOn(config);
         Native = ExecutorEngine.Create(options);
         try
         {

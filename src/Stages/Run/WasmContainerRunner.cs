@@ -30,6 +30,7 @@ public static partial class WasmContainerRunner
 
         var startedAt = time.GetUtcNow();
         using var log = new CriLogWriter(launch.LogPath, launch.LogRotation, time);
+        using var memory = new Wasmtime.Native.ComponentMemoryUsage(); // outlives the store, whose memories hold it
         try
         {
             using var store = new Store(host.Engine);
@@ -53,15 +54,24 @@ public static partial class WasmContainerRunner
             });
 
             // Check for a kill or a deadline at every epoch tick; throwing ends the guest. The tick also
-            // samples this thread's CPU time, which is the component's (the thread runs nothing else).
+            // samples this thread's CPU time, which is the component's (the thread runs nothing else),
+            // and its memory: the linear memories the engine's memory creator counted for this run
+            // (Wasmtime.Native.ComponentMemory), plus its tables as declared.
             var cpuBase = ContainerUsage.ThreadCpuNanoseconds();
+            void Sample()
+            {
+                control.Usage.SetCpu(ContainerUsage.ThreadCpuNanoseconds() - cpuBase);
+                control.Usage.SetMemory(memory.Bytes + launch.Artifact.TableBytes);
+            }
+
             store.SetEpochDeadline(1);
             store.SetEpochDeadlineCallback(_ =>
             {
-                control.Usage.SetCpu(ContainerUsage.ThreadCpuNanoseconds() - cpuBase);
+                Sample();
                 return control.ShouldStop(out var cause) ? throw new ContainerKilledException(cause.Message) : 1UL;
             });
 
+            memory.Enter();
             try
             {
                 var exitCode = RunComponent(host, store, launch.Artifact.Component!);
@@ -69,7 +79,8 @@ public static partial class WasmContainerRunner
             }
             finally
             {
-                control.Usage.SetCpu(ContainerUsage.ThreadCpuNanoseconds() - cpuBase);
+                Wasmtime.Native.ComponentMemoryUsage.Leave();
+                Sample();
             }
         }
         catch (WasmtimeException ex) when (FindKill(ex) is { } killed)

@@ -253,6 +253,46 @@ public sealed class ContainerRunTests
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_components_memory_figure_is_its_linear_memory_as_grown_and_its_tables()
+    {
+        foreach (var host in new[] { Host, CompactHost })
+        {
+            var control = new ContainerControl(TimeProvider.System);
+            var artifact = await Compile(ComponentFixture.RunGrowingMemory(pages: 2, growPages: 30, tableElements: 1_000), host);
+            Assert.AreEqual(8_000L, artifact.TableBytes);
+            var (exit, _) = await Run(Launch(artifact), host, control);
+
+            Assert.AreEqual(0, exit.ExitCode, exit.Message);
+            Assert.AreEqual((32L * 65_536) + 8_000, control.Usage.MemoryBytes, "32 pages of linear memory and 1,000 table elements of 8 bytes");
+        }
+
+        // The limit still bounds growth with the shim making the memories: memory.grow fails inside the guest.
+        var (refused, _) = await Run(Launch(await Compile(ComponentFixture.RunGrowingMemory(pages: 1, growPages: 2_000, tableElements: 0)), memory: 64L * 1024 * 1024));
+        Assert.AreEqual(1, refused.ExitCode, "run returned its error: 2,000 more pages are over 64 MiB");
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_modules_memory_figure_is_its_memory_at_its_last_host_call_and_its_tables()
+    {
+        var control = new ContainerControl(TimeProvider.System);
+        var artifact = await Compile(WasmFixtures.Wat("""
+            (module
+              (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
+              (memory (export "memory") 3)
+              (table 100 funcref)
+              (func (export "_start") (drop (memory.grow (i32.const 5))) (drop (call $yield))))
+            """));
+        Assert.AreEqual(800L, artifact.TableBytes);
+
+        var (exit, _) = await Run(Launch(artifact), control: control);
+
+        Assert.AreEqual(0, exit.ExitCode, exit.Message);
+        Assert.AreEqual((8L * 65_536) + 800, control.Usage.MemoryBytes, "8 pages seen at sched_yield, and 100 table elements");
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task A_container_without_a_limit_is_bounded_by_the_node_cap()
     {
         var memory = await Compile(WasmFixtures.Wat("(module (memory 2048) (func (export \"_start\")))"), CappedHost);

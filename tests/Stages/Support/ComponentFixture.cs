@@ -18,6 +18,14 @@ internal static class ComponentFixture
     public static string RunCounting(int iterations) =>
         Of($"""(module (func (export "run") (result i32) (local i32) (loop (local.set 0 (i32.add (local.get 0) (i32.const 1))) (br_if 0 (i32.lt_u (local.get 0) (i32.const {iterations})))) i32.const 0))""");
 
+    /// <summary>
+    /// A component whose core module declares <paramref name="pages"/> pages of memory and a table of
+    /// <paramref name="tableElements"/> funcrefs; <c>run</c> grows the memory by <paramref name="growPages"/>
+    /// and returns ok if it could, an error if memory.grow failed.
+    /// </summary>
+    public static string RunGrowingMemory(int pages, int growPages, int tableElements) =>
+        Of($"""(module (memory {pages}) (table {tableElements} funcref) (func (export "run") (result i32) (i32.eq (memory.grow (i32.const {growPages})) (i32.const -1))))""");
+
     /// <summary>The component around a core module (WebAssembly text) that exports <c>run: func() -> i32</c>.</summary>
     private static string Of(string coreWat)
     {

@@ -185,14 +185,14 @@ internal sealed class ModuleGuest : IGuest
     }
 
     // The poll's time is the guest's CPU time (its thread ran nothing else meanwhile); its memory is what
-    // the shim saw at the guest's last poll_oneoff/sched_yield (a guest that never calls the host keeps
-    // its size as instantiated).
+    // the shim saw of its linear memory at the guest's last poll_oneoff/sched_yield (a guest that never
+    // calls the host keeps its size as instantiated), plus its tables as declared (WasmTables).
     private void Account(long started)
     {
         _control.Usage.AddPoll(started, Stopwatch.GetTimestamp());
         if (_store.Mailbox.MemoryBytes is > 0 and var bytes)
         {
-            _control.Usage.SetMemory((long)bytes);
+            _control.Usage.SetMemory((long)bytes + _launch.Artifact.TableBytes);
         }
     }
 

@@ -102,6 +102,7 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] public static partial void wasmtime_config_memory_reservation_for_growth_set(nint config, ulong size);
     [LibraryImport(Library)] public static partial void wasmtime_config_signals_based_traps_set(nint config, [MarshalAs(UnmanagedType.U1)] bool enable);
     [LibraryImport(Library)] public static partial void wasmtime_config_memory_init_cow_set(nint config, [MarshalAs(UnmanagedType.U1)] bool enable);
+    [LibraryImport(Library)] public static partial void wasmtime_config_host_memory_creator_set(nint config, void* creator);
     /// <summary>Takes ownership of <paramref name="config"/> (also when it returns null).</summary>
     [LibraryImport(Library)] public static partial nint wasm_engine_new_with_config(nint config);
     [LibraryImport(Library)] public static partial void wasm_engine_delete(nint engine);

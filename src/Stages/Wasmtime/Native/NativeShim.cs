@@ -31,6 +31,10 @@ internal static unsafe partial class NativeShim
     [LibraryImport(Library)] private static partial int kr_init(ShimApi* functions, nuint size);
     [LibraryImport(Library)] public static partial void kr_guest_clock_started(nint guest);
     [LibraryImport(Library)] public static partial void kr_guest_release(nint guest);
+    [LibraryImport(Library)] public static partial nint kr_usage_new();
+    [LibraryImport(Library)] public static partial ulong kr_usage_bytes(nint usage);
+    [LibraryImport(Library)] public static partial void kr_usage_release(nint usage);
+    [LibraryImport(Library)] public static partial void kr_usage_enter(nint usage);
 
     [StructLayout(LayoutKind.Sequential)]
     private struct ShimApi
@@ -41,10 +45,11 @@ internal static unsafe partial class NativeShim
         public nint MemoryDataSize;
         public nint ContextGetData;
         public nint EngineIncrementEpoch;
+        public nint ErrorNew;
     }
 
     /// <summary>The shim's callbacks, by the name Wasmtime is given them under.</summary>
-    public sealed record Entry(nint PollOneoff, nint SchedYield, nint WriteStdout, nint WriteStderr, nint NoopFinalizer, int MailboxSize);
+    public sealed record Entry(nint PollOneoff, nint SchedYield, nint WriteStdout, nint WriteStderr, nint NoopFinalizer, nint NewMemory, int MailboxSize);
 
     private static readonly Lazy<Entry> Loaded = new(Load, LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -70,6 +75,7 @@ internal static unsafe partial class NativeShim
             MemoryDataSize = NativeLibrary.GetExport(wasmtime, "wasmtime_memory_data_size"),
             ContextGetData = NativeLibrary.GetExport(wasmtime, "wasmtime_context_get_data"),
             EngineIncrementEpoch = NativeLibrary.GetExport(wasmtime, "wasmtime_engine_increment_epoch"),
+            ErrorNew = NativeLibrary.GetExport(wasmtime, "wasmtime_error_new"),
         };
         var loaded = shim;
         NativeLibrary.SetDllImportResolver(assembly, (name, _, _) => name == Library ? loaded : IntPtr.Zero);
@@ -84,6 +90,7 @@ internal static unsafe partial class NativeShim
             NativeLibrary.GetExport(shim, "kr_write_stdout"),
             NativeLibrary.GetExport(shim, "kr_write_stderr"),
             NativeLibrary.GetExport(shim, "kr_noop_finalizer"),
+            NativeLibrary.GetExport(shim, "kr_new_memory"),
             size);
     }
 

@@ -10,16 +10,22 @@
 //   says for how long, .NET arms a timer and marks the mailbox woken when it fires.
 // - sched_yield: parks the guest until .NET has put it at the back of the run queue.
 // - stdout/stderr: appended to per-guest buffers that .NET drains after every poll.
+// - a host memory creator for the component engine, which counts every linear memory's bytes into the
+//   usage of the run that created it (the kubelet API's stats; modules are counted from their mailbox).
 //
 // No libwasmtime header is needed: the few C API functions used are handed over as pointers by
 // kr_init, and the structures below are the C API 50 layouts (wasmtime_val_t, wasmtime_extern_t,
 // wasmtime_async_continuation_t). Built by Krustlet.Stages.csproj with the host clang.
+
+#define _DEFAULT_SOURCE // MAP_ANONYMOUS, MAP_NORESERVE
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <time.h>
 
 #define KR_EXPORT __attribute__((visibility("default")))
@@ -59,6 +65,7 @@ typedef struct {
     size_t (*memory_data_size)(void *context, const void *memory);
     void *(*context_get_data)(void *context);
     void (*engine_increment_epoch)(void *engine);
+    void *(*error_new)(const char *message); // wasmtime_error_new
 } kr_api;
 
 static kr_api api;
@@ -376,4 +383,146 @@ KR_EXPORT void kr_sched_yield(void *env, void *caller, const kr_val *args, size_
         record_memory(guest, api.caller_context(caller), &memory);
     }
     park(guest, KR_YIELDING, 0, results, nresults, continuation);
+}
+
+// ---- linear memories of the component engine, counted per run ----
+//
+// Components run on the Wasmtime.Dotnet engine, whose C API gives no way to reach a component's core
+// memories. That engine is given this memory creator (wasmtime_config_host_memory_creator_set), so
+// every linear memory it makes is made here: reserved as one inaccessible mapping (the memory's
+// reservation plus its guard region, as Wasmtime asks) and made accessible as it grows. Each memory
+// adds its size to the kr_usage that was current on the creating thread (a component's run instantiates
+// and runs on its own thread, and sets its usage first); growth and the memory's end update the same
+// usage, from whatever thread.
+typedef struct {
+    uint64_t bytes; // the sum of the live memories' sizes
+    int32_t refs;   // the run's reference and one per live memory
+} kr_usage;
+
+static _Thread_local kr_usage *current_usage;
+
+KR_EXPORT kr_usage *kr_usage_new(void) {
+    kr_usage *usage = calloc(1, sizeof(kr_usage));
+    if (usage != NULL) {
+        usage->refs = 1;
+    }
+    return usage;
+}
+
+KR_EXPORT uint64_t kr_usage_bytes(const kr_usage *usage) {
+    return __atomic_load_n(&usage->bytes, __ATOMIC_RELAXED);
+}
+
+KR_EXPORT void kr_usage_release(kr_usage *usage) {
+    if (usage != NULL && __atomic_sub_fetch(&usage->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        free(usage);
+    }
+}
+
+// The usage memories created on this thread count into from now on (NULL: none).
+KR_EXPORT void kr_usage_enter(kr_usage *usage) {
+    current_usage = usage;
+}
+
+typedef struct {
+    uint8_t *base;
+    size_t size;       // accessible bytes, the memory's size
+    size_t capacity;   // bytes it may grow to without moving (its reservation)
+    size_t mapped;     // the whole mapping: capacity and guard
+    size_t accessible; // size rounded up to pages: what is mapped read-write
+    kr_usage *usage;
+} kr_memory;
+
+typedef uint8_t *(*kr_memory_get_fn)(void *env, size_t *byte_size, size_t *byte_capacity);
+typedef void *(*kr_memory_grow_fn)(void *env, size_t new_size);
+typedef struct {
+    void *env;
+    kr_memory_get_fn get_memory;
+    kr_memory_grow_fn grow_memory;
+    void (*finalizer)(void *);
+} kr_linear_memory; // wasmtime_linear_memory_t
+
+// A memory without a reservation (the compact engine's dynamic memories) is reserved up to its
+// maximum, never more than this: the store's limits stop it far sooner (Wasm:MaxContainerMemory).
+#define KR_DYNAMIC_RESERVATION_CAP ((size_t)64 << 30)
+
+static size_t page_round(size_t bytes) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (bytes + page - 1) / page * page;
+}
+
+static uint8_t *memory_get(void *env, size_t *byte_size, size_t *byte_capacity) {
+    kr_memory *memory = env;
+    *byte_size = memory->size;
+    *byte_capacity = memory->capacity;
+    return memory->base;
+}
+
+static void *memory_grow(void *env, size_t new_size) {
+    kr_memory *memory = env;
+    if (new_size > memory->capacity) {
+        return api.error_new("linear memory cannot grow past its reservation");
+    }
+    size_t accessible = page_round(new_size);
+    if (accessible > memory->accessible) {
+        if (mprotect(memory->base + memory->accessible, accessible - memory->accessible, PROT_READ | PROT_WRITE) != 0) {
+            return api.error_new("mprotect failed growing a linear memory");
+        }
+        memory->accessible = accessible;
+    }
+    if (memory->usage != NULL && new_size > memory->size) {
+        __atomic_add_fetch(&memory->usage->bytes, (uint64_t)(new_size - memory->size), __ATOMIC_RELAXED);
+    }
+    memory->size = new_size;
+    return NULL;
+}
+
+static void memory_free(void *env) {
+    kr_memory *memory = env;
+    munmap(memory->base, memory->mapped);
+    if (memory->usage != NULL) {
+        __atomic_sub_fetch(&memory->usage->bytes, (uint64_t)memory->size, __ATOMIC_RELAXED);
+        kr_usage_release(memory->usage);
+    }
+    free(memory);
+}
+
+KR_EXPORT void *kr_new_memory(void *env, const void *type, size_t minimum, size_t maximum,
+                              size_t reserved_size_in_bytes, size_t guard_size_in_bytes, kr_linear_memory *memory_ret) {
+    (void)env;
+    (void)type;
+    size_t capacity = reserved_size_in_bytes != 0 ? reserved_size_in_bytes
+                      : maximum < KR_DYNAMIC_RESERVATION_CAP ? maximum
+                                                              : KR_DYNAMIC_RESERVATION_CAP;
+    capacity = page_round(capacity < minimum ? minimum : capacity);
+    size_t mapped = capacity + page_round(guard_size_in_bytes);
+    kr_memory *memory = calloc(1, sizeof(kr_memory));
+    if (memory == NULL) {
+        return api.error_new("out of memory creating a linear memory");
+    }
+    void *base = mapped == 0 ? NULL : mmap(NULL, mapped, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) {
+        free(memory);
+        return api.error_new("mmap failed reserving a linear memory");
+    }
+    memory->base = base;
+    memory->capacity = capacity;
+    memory->mapped = mapped;
+    void *failed = memory_grow(memory, minimum); // counted once usage is set, below
+    if (failed != NULL) {
+        munmap(base, mapped);
+        free(memory);
+        return failed;
+    }
+    kr_usage *usage = current_usage;
+    if (usage != NULL) {
+        __atomic_add_fetch(&usage->refs, 1, __ATOMIC_ACQ_REL);
+        __atomic_add_fetch(&usage->bytes, (uint64_t)memory->size, __ATOMIC_RELAXED);
+        memory->usage = usage;
+    }
+    memory_ret->env = memory;
+    memory_ret->get_memory = memory_get;
+    memory_ret->grow_memory = memory_grow;
+    memory_ret->finalizer = memory_free;
+    return NULL;
 }
