@@ -9,7 +9,7 @@ namespace Krustlet.Host.Tests.KubeletApi;
 
 /// <summary>
 /// <c>/stats/summary</c> and <c>/metrics/resource</c> over real guests on the executor: CPU the executor
-/// spent running each guest, each guest's linear memory, the kubelet's shapes, and the kubelet API's auth.
+/// spent running each guest, each guest's linear memories and tables, the kubelet's shapes, and the kubelet API's auth.
 /// Figures that appear only once a guest has run are waited for by scraping again after a 20 ms awaited
 /// delay (a guest's progress has no event to wait on), bounded by each test's timeout.
 /// </summary>
@@ -61,6 +61,24 @@ public sealed class ResourceStatsTests
 
         static double MemoryOf(IReadOnlyList<PromSample> metrics, string pod) =>
             metrics.SingleOrDefault(s => s.Name == "container_memory_working_set_bytes" && s.Labels.Contains($"pod=\"{pod}\"", StringComparison.Ordinal))?.Value ?? 0;
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task A_components_memory_is_its_grown_linear_memory_and_its_table()
+    {
+        // The component grows its memory from 2 to 32 pages, then spins: its figure is read at epoch ticks.
+        var component = ComponentFixture.Around("""(module (memory 2) (table 10 funcref) (func (export "run") (result i32) (drop (memory.grow (i32.const 30))) (loop $spin (br $spin)) i32.const 0))""");
+        await using var node = await WasmNode.StartAsync(TestContext.CancellationToken);
+        await node.RunAsync(WasmNode.Pod("component", await node.PushAsync(component, "component", TestContext.CancellationToken)), TestContext.CancellationToken);
+        using var http = node.Client();
+
+        const double Expected = (32 * 65536) + (10 * 8);
+        var metrics = await ScrapeUntilAsync(http, m => m.Any(s => s.Name == "container_memory_working_set_bytes" && s.Value == Expected));
+
+        Assert.AreEqual(Expected, Sample(metrics, "pod_memory_working_set_bytes", "namespace=\"default\",pod=\"component\"").Value);
+        var summary = await SummaryAsync(http);
+        Assert.AreEqual((long)Expected, summary["pods"]![0]!["containers"]![0]!["memory"]!["workingSetBytes"]!.GetValue<long>());
     }
 
     [TestMethod]

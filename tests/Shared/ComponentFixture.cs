@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Krustlet.Stages.Tests.Support;
+namespace Krustlet.Tests.Shared;
 
 /// <summary>
 /// Builds the smallest WASI 0.2 command component: a core module whose <c>run</c> returns 0 (ok) or 1
@@ -12,11 +12,11 @@ internal static class ComponentFixture
 {
     /// <summary>Writes the component to a file; returns its path.</summary>
     public static string RunReturning(bool ok) =>
-        Of($"""(module (func (export "run") (result i32) i32.const {(ok ? 0 : 1)}))""");
+        Around($"""(module (func (export "run") (result i32) i32.const {(ok ? 0 : 1)}))""");
 
     /// <summary>A component whose <c>run</c> counts to <paramref name="iterations"/> (CPU work without host calls), then returns ok.</summary>
     public static string RunCounting(int iterations) =>
-        Of($"""(module (func (export "run") (result i32) (local i32) (loop (local.set 0 (i32.add (local.get 0) (i32.const 1))) (br_if 0 (i32.lt_u (local.get 0) (i32.const {iterations})))) i32.const 0))""");
+        Around($"""(module (func (export "run") (result i32) (local i32) (loop (local.set 0 (i32.add (local.get 0) (i32.const 1))) (br_if 0 (i32.lt_u (local.get 0) (i32.const {iterations})))) i32.const 0))""");
 
     /// <summary>
     /// A component whose core module declares <paramref name="pages"/> pages of memory and a table of
@@ -24,10 +24,10 @@ internal static class ComponentFixture
     /// and returns ok if it could, an error if memory.grow failed.
     /// </summary>
     public static string RunGrowingMemory(int pages, int growPages, int tableElements) =>
-        Of($"""(module (memory {pages}) (table {tableElements} funcref) (func (export "run") (result i32) (i32.eq (memory.grow (i32.const {growPages})) (i32.const -1))))""");
+        Around($"""(module (memory {pages}) (table {tableElements} funcref) (func (export "run") (result i32) (i32.eq (memory.grow (i32.const {growPages})) (i32.const -1))))""");
 
     /// <summary>The component around a core module (WebAssembly text) that exports <c>run: func() -> i32</c>.</summary>
-    private static string Of(string coreWat)
+    public static string Around(string coreWat)
     {
         var core = File.ReadAllBytes(WasmFixtures.Wat(coreWat));
         var bytes = new List<byte> { 0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00 }; // magic, version 0x0d, layer 1
