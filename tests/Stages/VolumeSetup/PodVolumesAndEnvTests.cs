@@ -327,6 +327,26 @@ public sealed class PodVolumesAndEnvTests
 
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task A_service_account_token_is_requested_again_only_after_80_percent_of_its_lifetime()
+    {
+        await using var harness = Start();
+        var token = new V1Volume { Name = "token", Projected = new V1ProjectedVolumeSource { Sources = [new V1VolumeProjection { ServiceAccountToken = new V1ServiceAccountTokenProjection { Path = "token", Audience = "vault", ExpirationSeconds = 3600 } }] } };
+        var pod = Pod("tokens", harness.HostDir, [], [token], [new V1VolumeMount { Name = "token", MountPath = "/token" }]);
+        pod.Spec.RestartPolicy = "Always";
+        pod.Spec.Containers[0].Image = "spin";
+        await harness.Pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
+        await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Runtime?.Containers[0].Running == true, TestContext.CancellationToken);
+
+        Assert.AreEqual(0, await harness.Volumes.SyncAsync(TestContext.CancellationToken));
+        Assert.HasCount(1, harness.Resources.TokenRequests, "a sync does not ask for a token that is still fresh");
+
+        harness.Time.Advance(TimeSpan.FromSeconds(2880));
+        await harness.Volumes.SyncAsync(TestContext.CancellationToken);
+        Assert.HasCount(2, harness.Resources.TokenRequests, "at 80 % of 3600 s the token is requested again");
+    }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
     [DataRow("items", "must not contain '..'")]
     [DataRow("hostPath", "is not under an allowed prefix")]
     [DataRow("subPath", "must not contain '..'")]
