@@ -327,9 +327,9 @@ public sealed partial class VolumeSetupStage : IStage<V1Pod>, IDisposable
         finally
         {
             state.Gate.Release();
-            if (state.Pod is not null)
+            if (state.Pod?.Spec?.Volumes?.Any(v => v.EmptyDir is null && v.HostPath is null) == true)
             {
-                EnsureSyncTimer();
+                EnsureSyncTimer(); // the first pod with a projected volume starts the syncs
             }
         }
     }
