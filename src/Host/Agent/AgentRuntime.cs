@@ -112,13 +112,13 @@ public sealed class AgentRuntime : IAsyncDisposable
         };
         var reservedPorts = ReservedBy(settings);
         var admission = new AdmissionOptions { MaxContainersPerPod = settings.MaxContainersPerPod, AllowOutboundNetwork = settings.AllowNetwork, ReservedPorts = reservedPorts };
-        var volumeOptions = new VolumeOptions(settings.PodsDirectory) { NodeIp = settings.NodeIp, AllowedHostPathPrefixes = settings.AllowedHostPathPrefixes };
+        var volumeOptions = new VolumeOptions(settings.PodsDirectory) { NodeIp = settings.NodeIp, AllowedHostPathPrefixes = settings.AllowedHostPathPrefixes, SyncFrequency = settings.SyncFrequency, EmptyDirSizeLimit = settings.EmptyDirSizeLimit };
         var pipeline = PodPipeline.Start(
             context => new PodStages(
                 new AdmissionStage(services.Allocatable, admission),
                 new ImagePullStage(new ImagePuller(registry, new ContentStore(settings.ImagesDirectory), settings.Registries), context, services.Resources, events: services.Events),
                 new CompileStage(new CompileCache(engine, settings.CompileCacheDirectory, loggerFactory.CreateLogger<CompileCache>())),
-                new VolumeSetupStage(services.Resources, volumeOptions, services.Allocatable, context),
+                new VolumeSetupStage(services.Resources, volumeOptions, services.Allocatable, context, time: time, logger: loggerFactory.CreateLogger<VolumeSetupStage>()),
                 new RunStage(pool, runOptions, context, time, loggerFactory.CreateLogger<RunStage>(), services.Events)),
             pods,
             settings.Pipeline,
@@ -220,7 +220,7 @@ public sealed class AgentRuntime : IAsyncDisposable
         {
             foreach (var dir in Directory.EnumerateDirectories(settings.PodsDirectory).Where(d => !live.Contains(Path.GetFileName(d))))
             {
-                Directory.Delete(dir, recursive: true);
+                EmptyDirLimits.RemoveDirectory(dir); // a size-limited emptyDir's tmpfs outlives the agent that mounted it
                 forgotten.Add(Path.GetFileName(dir));
             }
         }

@@ -96,6 +96,12 @@ public sealed record AgentSettings
 
     public IReadOnlyList<string> AllowedHostPathPrefixes { get; init; } = [];
 
+    /// <summary><c>Volumes:SyncFrequency</c>: how often projected volumes follow their sources.</summary>
+    public TimeSpan SyncFrequency { get; init; } = SettingsCatalog.SyncFrequency.Default;
+
+    /// <summary><c>Volumes:EmptyDirSizeLimit</c>: how an emptyDir's sizeLimit is enforced.</summary>
+    public Stages.VolumeSetup.EmptyDirSizeLimitMode EmptyDirSizeLimit { get; init; } = Stages.VolumeSetup.EmptyDirSizeLimitMode.Evict;
+
     public LogRotationOptions LogRotation { get; init; } = LogRotationOptions.Default;
 
     public RestartBackoffOptions Backoff { get; init; } = new();

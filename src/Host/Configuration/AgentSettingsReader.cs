@@ -18,7 +18,8 @@ namespace Krustlet.Host.Configuration;
 /// <param name="Environment">The process environment (only <c>KRUSTLET_*</c> is read).</param>
 /// <param name="Flags">Values given on the command line.</param>
 /// <param name="MemoryMappingLimit">The kernel's limit on a process's memory mappings (null: read <c>/proc/sys/vm/max_map_count</c>).</param>
-public sealed record SettingsInput(string? ConfigFile, IReadOnlyDictionary<string, string> Environment, IReadOnlyList<RawSetting> Flags, long? MemoryMappingLimit = null)
+/// <param name="CanMount">Whether the agent may mount filesystems (null: whether it runs as root).</param>
+public sealed record SettingsInput(string? ConfigFile, IReadOnlyDictionary<string, string> Environment, IReadOnlyList<RawSetting> Flags, long? MemoryMappingLimit = null, bool? CanMount = null)
 {
     /// <summary>The current process's environment variables.</summary>
     public static IReadOnlyDictionary<string, string> ProcessEnvironment() =>
@@ -108,6 +109,8 @@ public static partial class AgentSettingsReader
             PageOnKubeletPort = values.Boolean(SettingsCatalog.PageOnKubeletPort),
             Registries = Registries(values, problems),
             AllowedHostPathPrefixes = HostPaths(values),
+            SyncFrequency = values.Duration(SettingsCatalog.SyncFrequency),
+            EmptyDirSizeLimit = EmptyDirSizeLimit(values, input.CanMount ?? Stages.VolumeSetup.EmptyDirLimits.CanMount),
             LogRotation = new LogRotationOptions(values.Size(SettingsCatalog.LogMaxSize), values.Integer(SettingsCatalog.LogMaxFiles)),
             Backoff = backoff,
             ApiQps = values.Number(SettingsCatalog.ApiQps),
@@ -254,6 +257,23 @@ public static partial class AgentSettingsReader
             ResponseTimeout = values.Duration(SettingsCatalog.RegistryResponseTimeout),
             IdleTimeout = values.Duration(SettingsCatalog.RegistryIdleTimeout),
         };
+    }
+
+    private static Stages.VolumeSetup.EmptyDirSizeLimitMode EmptyDirSizeLimit(Values values, bool canMount)
+    {
+        switch (values.Text(SettingsCatalog.EmptyDirSizeLimit))
+        {
+            case null or nameof(Stages.VolumeSetup.EmptyDirSizeLimitMode.Evict):
+                return Stages.VolumeSetup.EmptyDirSizeLimitMode.Evict;
+            case nameof(Stages.VolumeSetup.EmptyDirSizeLimitMode.Tmpfs) when canMount:
+                return Stages.VolumeSetup.EmptyDirSizeLimitMode.Tmpfs;
+            case nameof(Stages.VolumeSetup.EmptyDirSizeLimitMode.Tmpfs):
+                values.Problem(SettingsCatalog.EmptyDirSizeLimit, "is Tmpfs, which mounts a tmpfs on each size-limited emptyDir and needs the agent to run as root; use Evict or run as root");
+                return Stages.VolumeSetup.EmptyDirSizeLimitMode.Evict;
+            case var text:
+                values.Problem(SettingsCatalog.EmptyDirSizeLimit, $"must be Evict or Tmpfs (got '{text}')");
+                return Stages.VolumeSetup.EmptyDirSizeLimitMode.Evict;
+        }
     }
 
     private static List<string> HostPaths(Values values)

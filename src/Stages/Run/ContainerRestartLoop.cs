@@ -14,6 +14,7 @@ namespace Krustlet.Stages.Run;
 /// <param name="pool">Where runs are launched.</param>
 /// <param name="events">The container Events.</param>
 /// <param name="pod">The pod's latest version, for the Events.</param>
+/// <param name="overLimit">Measures the pod's size-limited volumes when a run ends: the eviction message when one is over its limit, else null.</param>
 /// <param name="publish">Publishes the pod's status after a change.</param>
 /// <param name="stopAll">Stops the pod's other containers (its deadline passed).</param>
 /// <param name="logPath">The log file of a container's run number.</param>
@@ -28,6 +29,7 @@ internal sealed class ContainerRestartLoop(
     ExecutorPool pool,
     ContainerEvents events,
     Func<V1Pod> pod,
+    Func<string?> overLimit,
     Func<ValueTask> publish,
     Action<KillCause> stopAll,
     Func<string, int, string> logPath,
@@ -58,6 +60,14 @@ internal sealed class ContainerRestartLoop(
             {
                 state.Fail(PodFailure.DeadlineExceeded);
                 stopAll(cause);
+            }
+
+            // Checked before the run's end is recorded, as the kubelet's eviction manager would have
+            // seen the volume: a pod past an emptyDir's sizeLimit is evicted, never reported Succeeded.
+            if (overLimit() is { } eviction)
+            {
+                state.Fail(PodFailure.Evicted(eviction));
+                stopAll(KillCause.Evicted(eviction));
             }
 
             var action = state.EndRun(run, exit, cause, initContainer);

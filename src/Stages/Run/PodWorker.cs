@@ -28,11 +28,13 @@ internal sealed partial class PodWorker : IDisposable
     private readonly ContainerRestartLoop _loop;
     private readonly PodRunState _state;
     private volatile V1Pod _pod;
+    private volatile PreparedContainers? _prepared;
     private Task _running = Task.CompletedTask;
 
     public PodWorker(V1Pod pod, CompiledModules compiled, PulledImages pulled, PreparedContainers? prepared, ExecutorPool pool, RunOptions options, TimeProvider time, Func<PodRuntimeStatus, ValueTask> publish, ILogger logger, PodEvents.IPodEventRecorder events)
     {
         _pod = pod;
+        _prepared = prepared;
         _uid = pod.Metadata.Uid;
         _namespace = pod.Namespace();
         _name = pod.Metadata.Name;
@@ -50,7 +52,7 @@ internal sealed partial class PodWorker : IDisposable
         _apps = [.. pod.Spec.Containers.Select(c => Prepare(c, _init.Length > 0 ? KubeletReasons.PodInitializing : KubeletReasons.ContainerCreating))];
         var failure = saved is null ? null : PodStateMapping.Restore(saved, _init, _apps, time.GetUtcNow());
         _state = new PodRunState(_uid, _namespace, _name, RestartPolicies.Parse(pod.Spec.RestartPolicy), startTime, _init, _apps, definitions, failure, PodRuntimeStatus.QosClassOf(pod), options.State, logger);
-        _loop = new ContainerRestartLoop(_state, pool, _events, () => _pod, PublishAsync, StopAll, LogPath, options.LogRotation, time, deadline, options.PodIp, logger, _stop.Token);
+        _loop = new ContainerRestartLoop(_state, pool, _events, () => _pod, () => _prepared?.OverLimit?.Invoke(), PublishAsync, StopAll, LogPath, options.LogRotation, time, deadline, options.PodIp, logger, _stop.Token);
     }
 
     public void Start() => _running = Task.Run(RunAsync);
@@ -109,6 +111,7 @@ internal sealed partial class PodWorker : IDisposable
     public void Update(V1Pod pod, CompiledModules compiled, PulledImages pulled, PreparedContainers? prepared)
     {
         _pod = pod;
+        _prepared = prepared;
         var (kill, wake) = _state.Update(ContainerDefinition.Of(pod, compiled, pulled, prepared));
         foreach (var (name, control) in kill)
         {

@@ -41,6 +41,8 @@ public sealed class SettingsTests
         Assert.AreEqual(100, settings.ApiBurst);
         Assert.AreEqual(TimeSpan.FromSeconds(30), settings.Pipeline.ShutdownTimeout);
         Assert.AreEqual(TimeSpan.FromSeconds(20), settings.FileCheckFrequency);
+        Assert.AreEqual(TimeSpan.FromMinutes(1), settings.SyncFrequency, "the kubelet's syncFrequency");
+        Assert.AreEqual(Stages.VolumeSetup.EmptyDirSizeLimitMode.Evict, settings.EmptyDirSizeLimit);
         Assert.AreEqual(Environment.MachineName.ToLowerInvariant(), settings.NodeName);
         Assert.AreEqual(AgentSettingsReader.DefaultDataDirectory, settings.DataDir);
         Assert.IsNull(settings.TlsCertFile);
@@ -175,6 +177,19 @@ public sealed class SettingsTests
         Assert.AreEqual(12000, ReadWithLimit(65530, pods, compact).Wasm.PoolSlots, "the pool is sized from Node:MaxPods");
         Assert.IsTrue(ReadWithLimit(65530, compact).Wasm.CompactMemories);
         Assert.AreEqual(110, ReadWithLimit(65530).MaxPods, "the default fits any kernel");
+    }
+
+    [TestMethod]
+    public void The_Tmpfs_size_limit_mode_needs_root_and_other_modes_are_refused()
+    {
+        AgentSettings ReadMode(string mode, bool canMount) =>
+            AgentSettingsReader.Read(new SettingsInput(null, NoEnvironment, [SettingsSources.FromText(SettingsCatalog.EmptyDirSizeLimit, "--set Volumes:EmptyDirSizeLimit", mode, [])], CanMount: canMount));
+
+        Assert.AreEqual(Stages.VolumeSetup.EmptyDirSizeLimitMode.Tmpfs, ReadMode("Tmpfs", canMount: true).EmptyDirSizeLimit);
+        Assert.AreEqual(Stages.VolumeSetup.EmptyDirSizeLimitMode.Evict, ReadMode("Evict", canMount: false).EmptyDirSizeLimit);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidSettingsException>(() => ReadMode("Tmpfs", canMount: false)).Message, "Volumes:EmptyDirSizeLimit (from --set Volumes:EmptyDirSizeLimit) is Tmpfs, which mounts a tmpfs on each size-limited emptyDir and needs the agent to run as root; use Evict or run as root.");
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidSettingsException>(() => ReadMode("quota", canMount: true)).Message, "Volumes:EmptyDirSizeLimit (from --set Volumes:EmptyDirSizeLimit) must be Evict or Tmpfs (got 'quota').");
+        Assert.AreEqual(TimeSpan.FromSeconds(30), Read(null, null, "--sync-frequency", "30s").SyncFrequency);
     }
 
     [TestMethod]

@@ -115,6 +115,53 @@ public sealed class ExamplesTests
         await pipeline.DisposeAsync();
     }
 
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task A_static_ConfigMap_changed_on_disk_reaches_a_running_pods_volume_at_the_next_sync()
+    {
+        var ct = TestContext.CancellationToken;
+        var store = new ContentStore(Path.Combine(_root, "images"));
+        await new OciLayoutImporter(store).ImportAsync(ExampleFiles.Layout, ct);
+        var manifests = Directory.CreateDirectory(Path.Combine(_root, "manifests")).FullName;
+        string ConfigMap(string message) => $"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  message: {message}\n";
+        await File.WriteAllTextAsync(Path.Combine(manifests, "settings.yaml"), ConfigMap("first"), ct);
+        await File.WriteAllTextAsync(Path.Combine(manifests, "counter.yaml"), string.Join('\n',
+            "apiVersion: v1", "kind: Pod", "metadata:", "  name: counter", "spec:", "  containers:", "  - name: counter", "    image: examples.krustlet.dev/counter:v1",
+            "    imagePullPolicy: IfNotPresent", "    volumeMounts: [{name: settings, mountPath: /settings}]", "  volumes: [{name: settings, configMap: {name: settings}}]", ""), ct);
+        var source = new StaticPodSource(manifests, Node) { WatchFiles = false };
+        using var engine = new WasmEngineHost(new WasmEngineOptions());
+        using var client = new OciRegistryClient(new RegistryOptions());
+        using var pool = new ExecutorPool(engine, 4);
+        var node = new NodeAllocatable(Node, 110, new ResourceQuantity("4"), new ResourceQuantity("4Gi"));
+        var writer = new WaitingWriter();
+        VolumeSetupStage? volumes = null;
+        await using var pipeline = PodPipeline.Start(
+            context => new PodStages(new AdmissionStage(node), new ImagePullStage(new ImagePuller(client, store, new RegistryOptions()), context), new CompileStage(new CompileCache(engine, Path.Combine(_root, "cache"))), volumes = new VolumeSetupStage(source.Resources, new VolumeOptions(Path.Combine(_root, "pods")), node, context), new RunStage(pool, new RunOptions(Path.Combine(_root, "logs")), context)),
+            writer,
+            new PipelineOptions(StageNames.Defaults));
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        await using var events = source.ReadAsync(stop.Token).GetAsyncEnumerator(stop.Token);
+        Assert.IsTrue(await events.MoveNextAsync());
+        var counter = events.Current.Value!;
+        await pipeline.Graph.SubmitAsync(events.Current, ct);
+        await writer.WaitForAsync(counter.Metadata.Uid, r => r.Runtime is { } rt && rt.Containers.Count > 0 && rt.Containers[0].State is RunningState, ct);
+        var file = Path.Combine(volumes!.VolumePath(counter.Metadata.Uid, "settings"), "message");
+        Assert.AreEqual("first", File.ReadAllText(file));
+
+        // The file changes; a new pod in the same rescan tells the test the scan (and its ConfigMaps) is in.
+        await File.WriteAllTextAsync(Path.Combine(manifests, "settings.yaml"), ConfigMap("second"), ct);
+        await File.WriteAllTextAsync(Path.Combine(manifests, "marker.yaml"), "apiVersion: v1\nkind: Pod\nmetadata:\n  name: marker\nspec:\n  containers:\n  - name: marker\n    image: examples.krustlet.dev/hello:v1\n", ct);
+        source.RequestRescan();
+        Assert.IsTrue(await events.MoveNextAsync());
+        Assert.AreEqual($"marker-{Node}", events.Current.Value!.Metadata.Name);
+
+        Assert.AreEqual(1, await volumes.SyncAsync(ct));
+        Assert.AreEqual("second", File.ReadAllText(file));
+        Assert.AreEqual(PodPhase.Running, pipeline.Stages.Run.Current(counter.Metadata.Uid)!.Phase, "the pod kept running through the update");
+        await stop.CancelAsync();
+    }
+
     /// <summary>Completes once the file holds <paramref name="text"/>: woken by a watcher on its directory, never by a sleep.</summary>
     private static async Task WaitForTextAsync(string path, string text, CancellationToken cancellationToken)
     {

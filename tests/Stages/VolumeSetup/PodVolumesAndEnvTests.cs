@@ -23,7 +23,7 @@ public sealed class PodVolumesAndEnvTests
     public void Create() => _root = Directory.CreateTempSubdirectory("krustlet-podvol-").FullName;
 
     [TestCleanup]
-    public void Remove() => Directory.Delete(_root, recursive: true);
+    public void Remove() => EmptyDirLimits.RemoveDirectory(_root); // a failed Tmpfs test may leave its mount
 
     private sealed record Harness(PodPipeline Pipeline, ObservingWriter Writer, InMemoryPodResources Resources, ExecutorPool Pool, VolumeSetupStage Volumes, SignallingTimeProvider Time, string HostDir) : IAsyncDisposable
     {
@@ -34,7 +34,7 @@ public sealed class PodVolumesAndEnvTests
         }
     }
 
-    private Harness Start()
+    private Harness Start(EmptyDirSizeLimitMode sizeLimits = EmptyDirSizeLimitMode.Evict)
     {
         var time = new SignallingTimeProvider();
         var resources = new InMemoryPodResources();
@@ -45,10 +45,10 @@ public sealed class PodVolumesAndEnvTests
         var pipeline = PodPipeline.Start(
             context =>
             {
-                volumes = new VolumeSetupStage(resources, new VolumeOptions(Path.Combine(_root, "pods")) { AllowedHostPathPrefixes = [hostDir], NodeIp = "10.1.2.3" }, Node, context, time: time);
+                volumes = new VolumeSetupStage(resources, new VolumeOptions(Path.Combine(_root, "pods")) { AllowedHostPathPrefixes = [hostDir], NodeIp = "10.1.2.3", EmptyDirSizeLimit = sizeLimits }, Node, context, time: time);
                 return new PodStages(
                     new AdmissionStage(Node),
-                    new LocalImages(new Dictionary<string, string> { ["inspect"] = WasmFixtures.C("inspect"), ["spin"] = WasmFixtures.Wat(Wat.InfiniteLoop) }),
+                    new LocalImages(new Dictionary<string, string> { ["inspect"] = WasmFixtures.C("inspect"), ["spin"] = WasmFixtures.Wat(Wat.InfiniteLoop), ["filler"] = WasmFixtures.C("filler") }),
                     new CompileStage(new CompileCache(Host, Path.Combine(_root, "cache"))),
                     volumes,
                     new RunStage(pool, new RunOptions(Path.Combine(_root, "logs")), context, time));
@@ -271,6 +271,78 @@ public sealed class PodVolumesAndEnvTests
         var killed = await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Runtime?.Containers[0].State is TerminatedState, TestContext.CancellationToken);
         StringAssert.StartsWith(((TerminatedState)killed.Runtime!.Containers[0].State).Message, "killed: evicted: Usage of EmptyDir volume");
         Assert.AreEqual(0, killed.Runtime.Containers[0].RestartCount, "an evicted pod is not restarted");
+    }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task A_guest_that_fills_an_emptyDir_past_its_sizeLimit_and_exits_is_evicted_and_never_reported_Succeeded()
+    {
+        await using var harness = Start();
+        var pod = Pod("quick-hoarder", harness.HostDir, [], [new V1Volume { Name = "cache", EmptyDir = new V1EmptyDirVolumeSource { SizeLimit = new ResourceQuantity("1Ki") } }], [new V1VolumeMount { Name = "cache", MountPath = "/cache" }]);
+        pod.Spec.Containers[0].Image = "filler";
+        pod.Spec.Containers[0].Args = ["/cache/out", "60364"];
+
+        // The clock never reaches the periodic check: only the check at the container's exit can see it.
+        await harness.Pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
+        var done = await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Runtime?.Phase is PodPhase.Succeeded or PodPhase.Failed, TestContext.CancellationToken);
+
+        Assert.AreEqual(PodPhase.Failed, done.Runtime!.Phase);
+        Assert.AreEqual("Evicted", done.Runtime.Reason);
+        Assert.AreEqual("Usage of EmptyDir volume \"cache\" exceeds the limit \"1Ki\".", done.Runtime.Message);
+        Assert.AreEqual(0, ((TerminatedState)done.Runtime.Containers[0].State).ExitCode, "the guest itself ended well; the pod did not");
+        Assert.AreEqual(60364, new FileInfo(Path.Combine(harness.Volumes.VolumePath(pod.Metadata.Uid, "cache"), "out")).Length, "in the Evict mode the writes are not stopped, as with the kubelet");
+        Assert.IsFalse(harness.Writer.Reports.Timelines()[pod.Metadata.Uid].Any(r => r.Runtime?.Phase == PodPhase.Succeeded), "no report ever said Succeeded");
+        Assert.AreEqual(0, await harness.Volumes.CheckSizesAsync(), "an evicted pod is not evicted twice");
+    }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task With_Tmpfs_mode_writes_past_an_emptyDirs_sizeLimit_fail_with_ENOSPC_and_the_mount_goes_with_the_pod()
+    {
+        if (!EmptyDirLimits.CanMount)
+        {
+            Assert.Inconclusive("the Tmpfs mode mounts a tmpfs and needs root; this test runs as another user");
+        }
+
+        await using var harness = Start(EmptyDirSizeLimitMode.Tmpfs);
+        var pod = Pod("bounded", harness.HostDir, [], [new V1Volume { Name = "cache", EmptyDir = new V1EmptyDirVolumeSource { SizeLimit = new ResourceQuantity("2Mi") } }], [new V1VolumeMount { Name = "cache", MountPath = "/cache" }]);
+        pod.Spec.Containers[0].Image = "filler";
+        pod.Spec.Containers[0].Args = ["/cache/out", (20 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture)];
+
+        await harness.Pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
+        var done = await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Runtime?.Phase is PodPhase.Succeeded or PodPhase.Failed, TestContext.CancellationToken);
+
+        var volume = harness.Volumes.VolumePath(pod.Metadata.Uid, "cache");
+        Assert.IsTrue(EmptyDirLimits.IsMountPoint(volume), "a tmpfs is mounted on the volume");
+        var log = File.ReadAllText(Path.Combine(_root, "logs", $"shop_bounded_{pod.Metadata.Uid}", "main", "0.log"));
+        StringAssert.Contains(log, "No space left on device");
+        Assert.AreEqual(1, ((TerminatedState)done.Runtime!.Containers[0].State).ExitCode, log);
+        Assert.IsLessThanOrEqualTo(2L * 1024 * 1024, new FileInfo(Path.Combine(volume, "out")).Length, "nothing was written past the limit");
+
+        await harness.Pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Delete(pod.Metadata.Uid, pod), TestContext.CancellationToken);
+        await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Kind == PodReportKind.Deleted, TestContext.CancellationToken);
+        Assert.IsFalse(EmptyDirLimits.IsMountPoint(volume), "the tmpfs is unmounted");
+        Assert.IsFalse(Directory.Exists(Path.Combine(_root, "pods", pod.Metadata.Uid)), "and the pod's directory removed");
+    }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task A_service_account_token_is_requested_again_only_after_80_percent_of_its_lifetime()
+    {
+        await using var harness = Start();
+        var token = new V1Volume { Name = "token", Projected = new V1ProjectedVolumeSource { Sources = [new V1VolumeProjection { ServiceAccountToken = new V1ServiceAccountTokenProjection { Path = "token", Audience = "vault", ExpirationSeconds = 3600 } }] } };
+        var pod = Pod("tokens", harness.HostDir, [], [token], [new V1VolumeMount { Name = "token", MountPath = "/token" }]);
+        pod.Spec.RestartPolicy = "Always";
+        pod.Spec.Containers[0].Image = "spin";
+        await harness.Pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
+        await harness.Writer.WaitForAsync(pod.Metadata.Uid, r => r.Runtime?.Containers[0].Running == true, TestContext.CancellationToken);
+
+        Assert.AreEqual(0, await harness.Volumes.SyncAsync(TestContext.CancellationToken));
+        Assert.HasCount(1, harness.Resources.TokenRequests, "a sync does not ask for a token that is still fresh");
+
+        harness.Time.Advance(TimeSpan.FromSeconds(2880));
+        await harness.Volumes.SyncAsync(TestContext.CancellationToken);
+        Assert.HasCount(2, harness.Resources.TokenRequests, "at 80 % of 3600 s the token is requested again");
     }
 
     [TestMethod]
