@@ -23,7 +23,11 @@ namespace Krustlet.Host.Tuning;
 /// <param name="MaxTrials">The most trials run, the first included.</param>
 /// <param name="Snippet">Where the recommended settings are written.</param>
 /// <param name="Chart">Where the latency chart is written.</param>
-internal sealed record TuneRequest(string? Stream, ReplayPace Pace, int? BurstPods, string? BurstImage, IReadOnlyList<string> Layouts, TimeSpan Budget, TimeSpan TrialTimeout, int MaxTrials, string Snippet, string Chart);
+internal sealed record TuneRequest(string? Stream, ReplayPace Pace, int? BurstPods, string? BurstImage, IReadOnlyList<string> Layouts, TimeSpan Budget, TimeSpan TrialTimeout, int MaxTrials, string Snippet, string Chart)
+{
+    /// <summary>After the search, the starting and the best settings are run alternately this many times each; the best is recommended only if it is still better.</summary>
+    public int Confirm { get; init; } = 3;
+}
 
 /// <summary>
 /// <c>krustlet tune</c>: replays a recorded stream or a generated burst through the real pipeline under a
@@ -47,11 +51,12 @@ internal static class TuneCommand
         var budget = new Option<string>("--budget") { Description = "How long the whole search may take, e.g. 90s, 10m (a trial is not started unless the longest one so far fits in what is left).", DefaultValueFactory = _ => "10m" };
         var trialTimeout = new Option<string>("--trial-timeout") { Description = "How long one trial may take before it is cut short and not counted.", DefaultValueFactory = _ => "2m" };
         var maxTrials = new Option<int>("--max-trials") { Description = "The most settings tried, the starting ones included.", DefaultValueFactory = _ => 16 };
+        var confirm = new Option<int>("--confirm") { Description = "After the search, run the starting and the best settings alternately this many times each, side by side; the best is recommended only if its median p99 is still better (0: no confirmation).", DefaultValueFactory = _ => 3 };
         var snippet = new Option<FileInfo>("--snippet") { Description = "Where to write the recommended settings, a JSON settings-file snippet (--config reads it).", DefaultValueFactory = _ => new FileInfo("krustlet-tune.json") };
         var chart = new Option<FileInfo>("--chart") { Description = "Where to write the chart of each setting's event → Running times (SVG).", DefaultValueFactory = _ => new FileInfo("krustlet-tune.svg") };
         var command = new Command("tune", "Replay a recorded stream or a burst through the real pipeline under a search over each stage's Parallelism and Capacity; print each setting's figures and write the best as a settings snippet and a latency chart.")
         {
-            stream, pace, burst, image, images, budget, trialTimeout, maxTrials, snippet, chart,
+            stream, pace, burst, image, images, budget, trialTimeout, maxTrials, confirm, snippet, chart,
         };
         flags.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -67,7 +72,7 @@ internal static class TuneCommand
                 return BadInputExitCode;
             }
 
-            var request = new TuneRequest(parse.GetValue(stream)?.FullName, parse.GetValue(pace), parse.GetValue(burst), parse.GetValue(image), parse.GetValue(images) ?? [], budgetValue, trialValue, parse.GetValue(maxTrials), parse.GetValue(snippet)!.FullName, parse.GetValue(chart)!.FullName);
+            var request = new TuneRequest(parse.GetValue(stream)?.FullName, parse.GetValue(pace), parse.GetValue(burst), parse.GetValue(image), parse.GetValue(images) ?? [], budgetValue, trialValue, parse.GetValue(maxTrials), parse.GetValue(snippet)!.FullName, parse.GetValue(chart)!.FullName) { Confirm = parse.GetValue(confirm) };
             return await RunAsync(settings, request, output, error, wrapStages: null, ct);
         });
         return command;
@@ -120,9 +125,9 @@ internal static class TuneCommand
             throw new TuneInputException("--budget and --trial-timeout must be longer than zero.");
         }
 
-        if (request.MaxTrials < 1)
+        if (request.MaxTrials < 1 || request.Confirm < 0)
         {
-            throw new TuneInputException("--max-trials must be at least 1.");
+            throw new TuneInputException("--max-trials must be at least 1 and --confirm at least 0.");
         }
 
         if (request.Stream is not null && !File.Exists(request.Stream))
@@ -184,7 +189,8 @@ internal static class TuneCommand
         var noiseCheck = false;
         while (true)
         {
-            var left = request.Budget - clock.Elapsed;
+            // What the confirmation rounds will need is kept back from the search.
+            var left = request.Budget - clock.Elapsed - (best is null ? TimeSpan.Zero : longest * (2 * request.Confirm));
             if (best is not null && left < longest * 1.2)
             {
                 stopped = string.Create(CultureInfo.InvariantCulture, $"the budget left ({Format(left)}) would not fit another trial (the longest took {Format(longest)})");
@@ -245,11 +251,69 @@ internal static class TuneCommand
         }
 
         await ReportAsync(output, trials, best!, stopped, threshold);
-        await WriteSnippetAsync(request.Snippet, trials[0].Options, best!.Options);
-        await File.WriteAllTextAsync(request.Chart, LatencyChart.Cdf(Series(trials, best), $"krustlet tune: event → Running per setting tried ({stream.Pods.Count} pods)"), cancellationToken);
+        var recommended = best!.Options;
+        var confirmation = new List<TrialResult>();
+        if (!ReferenceEquals(best, trials[0]) && request.Confirm > 0)
+        {
+            // Side by side in one window of time: whatever else the machine does falls on both alike.
+            for (var round = 1; round <= request.Confirm && request.Budget - clock.Elapsed >= longest * 2; round++)
+            {
+                foreach (var (options, name) in new[] { (trials[0].Options, "the starting settings"), (best.Options, "the recommended settings") })
+                {
+                    var change = string.Create(CultureInfo.InvariantCulture, $"{name} (confirming, {round} of {request.Confirm})");
+                    await error.WriteLineAsync($"tune: {change} ...");
+                    var remaining = request.Budget - clock.Elapsed;
+                    confirmation.Add(await TuneTrial.RunAsync(settings, options, change, stream, remaining < request.TrialTimeout ? remaining : request.TrialTimeout, wrapStages, _ => { }, cancellationToken));
+                }
+            }
+
+            if (!await ConfirmAsync(output, confirmation, trials[0].Options, threshold))
+            {
+                recommended = trials[0].Options;
+            }
+        }
+
+        await output.WriteLineAsync();
+        await output.WriteLineAsync($"recommended: {Describe(recommended, trials[0].Options)}");
+        await WriteSnippetAsync(request.Snippet, trials[0].Options, recommended);
+        await File.WriteAllTextAsync(request.Chart, LatencyChart.Cdf(Series(trials, best, confirmation), $"krustlet tune: event → Running per setting ({stream.Pods.Count} pods)"), cancellationToken);
         await output.WriteLineAsync($"wrote the recommended settings to {request.Snippet} (use it with --config, or merge it into your settings file)");
         await output.WriteLineAsync($"wrote the event → Running chart to {request.Chart}");
         return 0;
+    }
+
+    /// <summary>Prints the confirmation rounds and whether the best setting is still better; false when it is not (the starting settings are then recommended).</summary>
+    private static async Task<bool> ConfirmAsync(TextWriter output, List<TrialResult> rounds, PipelineOptions start, double threshold)
+    {
+        var starting = rounds.Where(r => ReferenceEquals(r.Options, start)).ToList();
+        var best = rounds.Where(r => !ReferenceEquals(r.Options, start)).ToList();
+        await output.WriteLineAsync();
+        if (starting.Count == 0 || best.Count == 0 || !starting.Concat(best).All(r => r.Usable))
+        {
+            await output.WriteLineAsync("confirmation: not enough budget left (or a round was cut short); the best setting is recommended on the search's trials alone.");
+            return true;
+        }
+
+        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"confirmation: the starting and the recommended settings, alternately, {best.Count} times each:"));
+        await output.WriteLineAsync($"  {"settings",-26}  {"p50 ms",9}  {"p99 ms",9}  {"done/s",8}  {"peak RSS",9}  {"CPU s",7}");
+        foreach (var (name, runs) in new[] { ("starting (median)", starting), ("recommended (median)", best) })
+        {
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  {name,-26}  {Ms(Median(runs, r => r.RunningP50)),9}  {Ms(Median(runs, r => r.RunningP99)),9}  {Median(runs, r => r.CompletionsPerSecond) ?? 0,8:0.0}  {Median(runs, r => r.PeakRssBytes) / 1048576.0,5:0} MiB  {Median(runs, r => r.Cpu.TotalSeconds),7:0.00}"));
+        }
+
+        var before = Median(starting, r => r.RunningP99)!.Value;
+        var after = Median(best, r => r.RunningP99)!.Value;
+        var confirmed = after < before * (1 - threshold);
+        await output.WriteLineAsync(confirmed
+            ? string.Create(CultureInfo.InvariantCulture, $"confirmed: the recommended settings' median Running p99 is {Ms(after)} ms against {Ms(before)} ms ({(after - before) / before:+0%;-0%}).")
+            : string.Create(CultureInfo.InvariantCulture, $"not confirmed: side by side the recommended settings' median Running p99 is {Ms(after)} ms against {Ms(before)} ms, not {threshold:P0} better; the starting settings are kept."));
+        return confirmed;
+    }
+
+    private static double? Median(List<TrialResult> runs, Func<TrialResult, double?> figure)
+    {
+        var values = runs.Select(figure).OfType<double>().Order().ToList();
+        return values.Count == 0 ? null : values.Count % 2 == 1 ? values[values.Count / 2] : (values[(values.Count / 2) - 1] + values[values.Count / 2]) / 2;
     }
 
     /// <summary>Why the search cannot even measure the starting settings: the budget or the trial timeout ran out first.</summary>
@@ -370,20 +434,39 @@ internal static class TuneCommand
         await File.WriteAllTextAsync(path, snippet.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
-    private static Dictionary<string, IReadOnlyList<double>> Series(List<TrialResult> trials, TrialResult best)
+    /// <summary>
+    /// The chart's lines: the confirmation rounds pooled (starting and recommended side by side), then the
+    /// search's trials, the starting and best first; at most <see cref="ChartLines"/>.
+    /// </summary>
+    private static Dictionary<string, IReadOnlyList<double>> Series(List<TrialResult> trials, TrialResult best, List<TrialResult> confirmation)
     {
         var series = new Dictionary<string, IReadOnlyList<double>>(StringComparer.Ordinal);
-        for (var i = 0; i < trials.Count; i++)
+        foreach (var side in confirmation.GroupBy(r => ReferenceEquals(r.Options, trials[0].Options)))
         {
-            if (trials[i].RunningMilliseconds.Count > 0)
+            var pooled = side.SelectMany(r => r.RunningMilliseconds).ToList();
+            if (pooled.Count > 0)
             {
-                var mark = ReferenceEquals(trials[i], best) ? ", recommended" : string.Empty;
-                series[string.Create(CultureInfo.InvariantCulture, $"{i + 1}: {trials[i].Change}{mark}, p99 {Ms(trials[i].RunningP99)} ms")] = trials[i].RunningMilliseconds;
+                series[$"{(side.Key ? "starting" : "recommended")} settings, confirmation rounds pooled"] = pooled;
             }
+        }
+
+        var order = Enumerable.Range(0, trials.Count).OrderBy(i => i == 0 ? 0 : ReferenceEquals(trials[i], best) ? 1 : 2).ThenBy(i => i);
+        foreach (var i in order.Where(i => trials[i].RunningMilliseconds.Count > 0))
+        {
+            if (series.Count == ChartLines)
+            {
+                break;
+            }
+
+            var mark = ReferenceEquals(trials[i], best) ? ", best of the search" : string.Empty;
+            series[string.Create(CultureInfo.InvariantCulture, $"{i + 1}: {trials[i].Change}{mark}, p99 {Ms(trials[i].RunningP99)} ms")] = trials[i].RunningMilliseconds;
         }
 
         return series;
     }
+
+    /// <summary>The most lines the chart draws (its palette has eight colours).</summary>
+    private const int ChartLines = 8;
 
     private static string Describe(PipelineOptions options, PipelineOptions start)
     {

@@ -26,7 +26,7 @@ public sealed class TuneCommandTests
             var settings = AgentSettingsReader.Read(new SettingsInput(null, new Dictionary<string, string>(), [new RawSetting(SettingsCatalog.DataDir, "test", Text: Path.Combine(dir, "data"))]));
             var snippet = Path.Combine(dir, "tune.json");
             var chart = Path.Combine(dir, "tune.svg");
-            var request = new TuneRequest(null, ReplayPace.AsFastAsPossible, 16, Hello, [ExampleFiles.Layout], TimeSpan.FromSeconds(90), TimeSpan.FromSeconds(30), MaxTrials: 4, snippet, chart);
+            var request = new TuneRequest(null, ReplayPace.AsFastAsPossible, 16, Hello, [ExampleFiles.Layout], TimeSpan.FromSeconds(90), TimeSpan.FromSeconds(30), MaxTrials: 4, snippet, chart) { Confirm = 2 };
 
             // Volume setup costs 150 ms a pod (its real work is a few directories): with its default 4
             // slots, 16 pods take four rounds of it, whatever the other stages do.
@@ -35,6 +35,7 @@ public sealed class TuneCommandTests
             var code = await TuneCommand.RunAsync(settings, request, output, error, stages => stages with { VolumeSetup = new ExpensiveStage(stages.VolumeSetup, TimeSpan.FromMilliseconds(150)) }, TestContext.CancellationToken);
 
             var text = output.ToString();
+            TestContext.WriteLine(text);
             Assert.AreEqual(0, code, text + error);
             StringAssert.Contains(text, "tuning with a burst of 16 pods of examples.krustlet.dev/hello:v1");
             StringAssert.Contains(text, "The bottleneck was VolumeSetup: with the starting settings it held pods back in");
@@ -54,7 +55,9 @@ public sealed class TuneCommandTests
             var svg = await File.ReadAllTextAsync(chart, TestContext.CancellationToken);
             StringAssert.StartsWith(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\"");
             StringAssert.Contains(svg, "1: the starting settings");
-            StringAssert.Contains(svg, "recommended");
+            StringAssert.Contains(svg, "recommended settings, confirmation rounds pooled");
+            StringAssert.Contains(text, "\nconfirmed: the recommended settings' median Running p99 is");
+            StringAssert.Matches(text, new System.Text.RegularExpressions.Regex(@"\nrecommended: VolumeSetup Parallelism (8|16), Capacity 128\n"));
         }
         finally
         {
