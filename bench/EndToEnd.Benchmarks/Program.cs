@@ -103,7 +103,7 @@ public static class Program
         await File.WriteAllTextAsync(Path.Combine(options.Out, $"{name}.md"), Report.Markdown(results));
         if (scenarios.Cdf.Count > 0)
         {
-            await File.WriteAllTextAsync(Path.Combine(options.Out, $"{name}-start-latency-cdf.svg"), Svg.Cdf(scenarios.Cdf, "Pod start latency (event submitted → Running written), CDF"));
+            await File.WriteAllTextAsync(Path.Combine(options.Out, $"{name}-start-latency-cdf.svg"), Krustlet.Host.Tuning.LatencyChart.Cdf(scenarios.Cdf, "Pod start latency (event submitted → Running written), CDF"));
         }
 
         Console.WriteLine($"wrote {Path.Combine(options.Out, name)}.json/.md");

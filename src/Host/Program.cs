@@ -3,7 +3,7 @@ using System.Reflection;
 
 namespace Krustlet.Host;
 
-/// <summary>The krustlet command line: <c>node</c>, <c>standalone</c>, <c>replay</c>, <c>image</c>, <c>record</c>, <c>settings</c> and <c>version</c>.</summary>
+/// <summary>The krustlet command line: <c>node</c>, <c>standalone</c>, <c>replay</c>, <c>tune</c>, <c>image</c>, <c>record</c>, <c>settings</c> and <c>version</c>.</summary>
 public static class Program
 {
     /// <summary>
@@ -34,6 +34,7 @@ public static class Program
             NodeCommand.Build(output, error ?? output),
             StandaloneCommand.Build(output, error ?? output),
             ReplayCommand.Build(output, error ?? output),
+            Tuning.TuneCommand.Build(output, error ?? output),
             SettingsCommand.Build(output),
         };
     }

@@ -143,8 +143,8 @@ internal static class ReplayCommand
         }
     }
 
-    /// <summary>A pod whose status will not change by itself soon: done, running, backing off or stuck waiting with a reason.</summary>
-    private static bool Settled(V1Pod pod)
+    /// <summary>A pod whose status will not change by itself soon: done, running, backing off or stuck waiting with a reason (tune ends a trial on it too).</summary>
+    internal static bool Settled(V1Pod pod)
     {
         var status = pod.Status;
         if (status?.Phase is "Succeeded" or "Failed")
@@ -163,7 +163,8 @@ internal static class ReplayCommand
             : containers.Any(c => c.State?.Waiting?.Reason is { } reason && reason is not KubeletReasons.ContainerCreating and not KubeletReasons.PodInitializing);
     }
 
-    private static string? RecordedNode(string path)
+    /// <summary>The node the stream's pods were recorded on: the first <c>spec.nodeName</c> in it.</summary>
+    internal static string? RecordedNode(string path)
     {
         using var reader = new StreamReader(path);
         for (var line = reader.ReadLine(); line is not null; line = reader.ReadLine())

@@ -31,8 +31,8 @@ public sealed record AgentServices(IPodResources Resources, IPodReportWriter? Wr
 /// <summary>
 /// The agent, composed: every stage built from the settings over the data directory (images, compile
 /// cache, pod directories, logs, saved pod state), the pod pipeline, and the agent's view of its pods.
-/// The three verbs that run pods (<c>node</c>, <c>standalone</c>, <c>replay</c>) differ only in the
-/// event source and the <see cref="AgentServices"/> they give it.
+/// The verbs that run pods (<c>node</c>, <c>standalone</c>, <c>replay</c>, and <c>tune</c> once per trial)
+/// differ only in the event source and the <see cref="AgentServices"/> they give it.
 /// </summary>
 public sealed class AgentRuntime : IAsyncDisposable
 {
@@ -86,7 +86,8 @@ public sealed class AgentRuntime : IAsyncDisposable
     /// <param name="loggerFactory">Logging.</param>
     /// <param name="meterFactory">Metrics (the kubelet API's <c>/metrics</c> reads these meters).</param>
     /// <param name="time">The clock.</param>
-    public static AgentRuntime Start(AgentSettings settings, AgentServices services, bool saveState = true, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null, TimeProvider? time = null)
+    /// <param name="wrapStages">Wraps the stages built before the pipeline starts (tune's tests make one stage expensive with it); null keeps them.</param>
+    public static AgentRuntime Start(AgentSettings settings, AgentServices services, bool saveState = true, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null, TimeProvider? time = null, Func<PodStages, PodStages>? wrapStages = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(services);
@@ -113,13 +114,14 @@ public sealed class AgentRuntime : IAsyncDisposable
         var reservedPorts = ReservedBy(settings);
         var admission = new AdmissionOptions { MaxContainersPerPod = settings.MaxContainersPerPod, AllowOutboundNetwork = settings.AllowNetwork, ReservedPorts = reservedPorts };
         var volumeOptions = new VolumeOptions(settings.PodsDirectory) { NodeIp = settings.NodeIp, AllowedHostPathPrefixes = settings.AllowedHostPathPrefixes, SyncFrequency = settings.SyncFrequency, EmptyDirSizeLimit = settings.EmptyDirSizeLimit };
+        wrapStages ??= stages => stages;
         var pipeline = PodPipeline.Start(
-            context => new PodStages(
+            context => wrapStages(new PodStages(
                 new AdmissionStage(services.Allocatable, admission),
                 new ImagePullStage(new ImagePuller(registry, new ContentStore(settings.ImagesDirectory), settings.Registries), context, services.Resources, events: services.Events),
                 new CompileStage(new CompileCache(engine, settings.CompileCacheDirectory, loggerFactory.CreateLogger<CompileCache>())),
                 new VolumeSetupStage(services.Resources, volumeOptions, services.Allocatable, context, time: time, logger: loggerFactory.CreateLogger<VolumeSetupStage>()),
-                new RunStage(pool, runOptions, context, time, loggerFactory.CreateLogger<RunStage>(), services.Events)),
+                new RunStage(pool, runOptions, context, time, loggerFactory.CreateLogger<RunStage>(), services.Events))),
             pods,
             settings.Pipeline,
             instruments,

@@ -125,7 +125,8 @@ public sealed record AgentSettings
     /// <summary>Where images live under the data directory.</summary>
     public string ImagesDirectory => Path.Combine(DataDir, "images");
 
-    public string CompileCacheDirectory => Path.Combine(DataDir, "compile-cache");
+    /// <summary>Compiled modules (default: under the data directory; each trial of <c>krustlet tune</c> compiles afresh in a scratch directory).</summary>
+    public string CompileCacheDirectory { get => field ?? Path.Combine(DataDir, "compile-cache"); init; }
 
     /// <summary>Pods' volume directories (default: under the data directory; a replay uses a scratch directory).</summary>
     public string PodsDirectory { get => field ?? Path.Combine(DataDir, "pods"); init; }

@@ -1,10 +1,14 @@
 using System.Globalization;
 using System.Text;
 
-namespace Krustlet.EndToEnd.Benchmarks;
+namespace Krustlet.Host.Tuning;
 
-/// <summary>A cumulative distribution plot of latency samples as a standalone SVG, log-scaled time axis.</summary>
-internal static class Svg
+/// <summary>
+/// A cumulative distribution plot of latency samples as a standalone SVG, log-scaled time axis:
+/// <c>krustlet tune</c>'s chart of each setting's event → Running times, and the end-to-end benchmark's
+/// start latencies (bench/EndToEnd.Benchmarks compiles this file in).
+/// </summary>
+internal static class LatencyChart
 {
     private static readonly string[] Colors = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"];
 
@@ -13,7 +17,7 @@ internal static class Svg
         const double Width = 900, Height = 520, Left = 70, Right = 20, Top = 40, Bottom = 60;
         var plotW = Width - Left - Right;
         var plotH = Height - Top - Bottom - (18 * series.Count);
-        var positive = series.Values.SelectMany(v => v).Where(v => v > 0).ToList();
+        var positive = series.Values.SelectMany(v => v).Where(v => v > 0).DefaultIfEmpty(1).ToList();
         var lo = Math.Floor(Math.Log10(positive.Min()));
         var hi = Math.Ceiling(Math.Log10(positive.Max()));
         if (hi <= lo)
