@@ -105,7 +105,7 @@ internal static class TuneCommand
                 return BadInputExitCode;
             }
 
-            return await SearchAsync(settings, request, stream, output, error, wrapStages, cancellationToken);
+            return await SearchAsync(settings, request, stream, output, error, wrapStages, scratch, cancellationToken);
         }
         finally
         {
@@ -162,7 +162,7 @@ internal static class TuneCommand
         return (settings, await TuneStream.BurstAsync(count, request.BurstImage!, settings.NodeName, store, scratch));
     }
 
-    private static async Task<int> SearchAsync(AgentSettings settings, TuneRequest request, TuneStream stream, TextWriter output, TextWriter error, Func<PodStages, PodStages>? wrapStages, CancellationToken cancellationToken)
+    private static async Task<int> SearchAsync(AgentSettings settings, TuneRequest request, TuneStream stream, TextWriter output, TextWriter error, Func<PodStages, PodStages>? wrapStages, string scratch, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var trials = new List<TrialResult>();
@@ -175,7 +175,7 @@ internal static class TuneCommand
         var warmUpPods = stream.Pods.Take(TuneStream.WarmUpPods).ToList();
         var warmUpDeadline = request.Budget < request.TrialTimeout ? request.Budget : request.TrialTimeout;
         await error.WriteLineAsync($"tune: warming up with {warmUpPods.Count} pods ...");
-        var warmUp = await TuneTrial.RunAsync(settings, settings.Pipeline, "warm-up", stream with { Path = stream.WarmUpPath, Pace = ReplayPace.AsFastAsPossible, Pods = warmUpPods }, warmUpDeadline, wrapStages, _ => { }, cancellationToken);
+        var warmUp = await TuneTrial.RunAsync(settings, settings.Pipeline, "warm-up", stream with { Path = stream.WarmUpPath, Pace = ReplayPace.AsFastAsPossible, Pods = warmUpPods }, warmUpDeadline, wrapStages, _ => { }, scratch, cancellationToken);
         if (!warmUp.Finished)
         {
             await error.WriteLineAsync(TooShort(request, warmUpDeadline));
@@ -201,7 +201,7 @@ internal static class TuneCommand
             var number = trials.Count + 1;
             await error.WriteLineAsync($"tune: trial {number}: {candidate.Change} ...");
             var started = clock.Elapsed;
-            var trial = await TuneTrial.RunAsync(settings, candidate.Options, candidate.Change, stream, deadline, wrapStages, p => error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"tune:   {p.Elapsed.TotalSeconds,5:0.0}s  {p.Running}/{p.Pods} running, {p.Completed} done{(p.Bottleneck is null ? string.Empty : $", waiting mostly on {p.Bottleneck}")}")), cancellationToken) with { IsNoiseCheck = noiseCheck };
+            var trial = await TuneTrial.RunAsync(settings, candidate.Options, candidate.Change, stream, deadline, wrapStages, p => error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"tune:   {p.Elapsed.TotalSeconds,5:0.0}s  {p.Running}/{p.Pods} running, {p.Completed} done{(p.Bottleneck is null ? string.Empty : $", waiting mostly on {p.Bottleneck}")}")), scratch, cancellationToken) with { IsNoiseCheck = noiseCheck };
             longest = longest > clock.Elapsed - started ? longest : clock.Elapsed - started;
             tried.Add(TuneSearch.Key(candidate.Options));
             trials.Add(trial);
@@ -263,7 +263,7 @@ internal static class TuneCommand
                     var change = string.Create(CultureInfo.InvariantCulture, $"{name} (confirming, {round} of {request.Confirm})");
                     await error.WriteLineAsync($"tune: {change} ...");
                     var remaining = request.Budget - clock.Elapsed;
-                    confirmation.Add(await TuneTrial.RunAsync(settings, options, change, stream, remaining < request.TrialTimeout ? remaining : request.TrialTimeout, wrapStages, _ => { }, cancellationToken));
+                    confirmation.Add(await TuneTrial.RunAsync(settings, options, change, stream, remaining < request.TrialTimeout ? remaining : request.TrialTimeout, wrapStages, _ => { }, scratch, cancellationToken));
                 }
             }
 

@@ -90,9 +90,23 @@ internal static class TuneTrial
 
     private static readonly IReadOnlyList<string> AllStages = [.. StageNames.GraphStages, StageNames.StatusReport];
 
-    public static async Task<TrialResult> RunAsync(AgentSettings settings, PipelineOptions options, string change, TuneStream stream, TimeSpan deadline, Func<PodStages, PodStages>? wrapStages, Action<TrialProgress> progress, CancellationToken cancellationToken)
+    /// <param name="settings">The agent's settings; the trial's directories replace its pod, log, state and compile-cache ones.</param>
+    /// <param name="options">The stage settings tried.</param>
+    /// <param name="change">How they differ from the trial they were derived from.</param>
+    /// <param name="stream">What is replayed.</param>
+    /// <param name="deadline">How long the trial may take before it is cut short.</param>
+    /// <param name="wrapStages">Wraps the trial's stages (tests make one stage expensive).</param>
+    /// <param name="progress">Called about once a second.</param>
+    /// <param name="scratchRoot">
+    /// Where the trial's directories go. They are left there for the caller to delete once the whole
+    /// search is over: deleting thousands of pod directories between trials makes the next trial's
+    /// <c>mkdir</c>s slower on ext4 (it passes over inodes freed in the last minutes, <c>recently_deleted</c>),
+    /// so each trial would run slower than the one before whatever its settings.
+    /// </param>
+    /// <param name="cancellationToken">Stops the trial and the search.</param>
+    public static async Task<TrialResult> RunAsync(AgentSettings settings, PipelineOptions options, string change, TuneStream stream, TimeSpan deadline, Func<PodStages, PodStages>? wrapStages, Action<TrialProgress> progress, string scratchRoot, CancellationToken cancellationToken)
     {
-        var scratch = Directory.CreateTempSubdirectory("krustlet-tune-").FullName;
+        var scratch = Directory.CreateDirectory(Path.Combine(scratchRoot, "trial-" + Guid.NewGuid().ToString("N")[..12])).FullName;
         settings = settings with
         {
             Pipeline = options,
@@ -107,59 +121,52 @@ internal static class TuneTrial
         GC.WaitForPendingFinalizers();
         var memory = new PeakMemory();
         var writer = new InMemoryPodReportWriter();
+        await using var runtime = AgentRuntime.Start(settings, new AgentServices(new StaticPodResources(), writer, NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods)), saveState: false, wrapStages: wrapStages);
+        using var monitor = new PipelineMonitor(runtime.Instruments.Meter, AllStages, options);
+        var samples = new Samples(AllStages);
+        var source = WatchStreamReplaySource<V1Pod>.FromFile(stream.Path, PodWatchDecoder.Instance, stream.Pace);
+        using var process = Process.GetCurrentProcess();
+        var cpu = process.TotalProcessorTime;
+        memory.Reset();
+        var startedAt = TimeProvider.System.GetUtcNow();
+        var started = Stopwatch.GetTimestamp();
+        using var cut = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cut.CancelAfter(deadline);
+        var feeding = runtime.RunAsync(source, cut.Token);
+        var finished = false;
+        var lastReport = started;
         try
         {
-            await using var runtime = AgentRuntime.Start(settings, new AgentServices(new StaticPodResources(), writer, NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods)), saveState: false, wrapStages: wrapStages);
-            using var monitor = new PipelineMonitor(runtime.Instruments.Meter, AllStages, options);
-            var samples = new Samples(AllStages);
-            var source = WatchStreamReplaySource<V1Pod>.FromFile(stream.Path, PodWatchDecoder.Instance, stream.Pace);
-            using var process = Process.GetCurrentProcess();
-            var cpu = process.TotalProcessorTime;
-            memory.Reset();
-            var startedAt = TimeProvider.System.GetUtcNow();
-            var started = Stopwatch.GetTimestamp();
-            using var cut = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            cut.CancelAfter(deadline);
-            var feeding = runtime.RunAsync(source, cut.Token);
-            var finished = false;
-            var lastReport = started;
-            try
+            for (var tick = 0; !finished; tick++)
             {
-                for (var tick = 0; !finished; tick++)
+                await Task.Delay(SampleInterval, cut.Token);
+                samples.Add(monitor.Snapshot());
+                memory.Sample();
+                if (tick % 5 == 0)
                 {
-                    await Task.Delay(SampleInterval, cut.Token);
-                    samples.Add(monitor.Snapshot());
-                    memory.Sample();
-                    if (tick % 5 == 0)
+                    var pods = runtime.Pods.Pods();
+                    finished = feeding.IsCompleted && runtime.Pipeline.Graph.WaitForIdleAsync(CancellationToken.None).IsCompleted && pods.Count > 0 && pods.All(ReplayCommand.Settled);
+                    if (Stopwatch.GetElapsedTime(lastReport) >= TimeSpan.FromSeconds(1))
                     {
-                        var pods = runtime.Pods.Pods();
-                        finished = feeding.IsCompleted && runtime.Pipeline.Graph.WaitForIdleAsync(CancellationToken.None).IsCompleted && pods.Count > 0 && pods.All(ReplayCommand.Settled);
-                        if (Stopwatch.GetElapsedTime(lastReport) >= TimeSpan.FromSeconds(1))
-                        {
-                            lastReport = Stopwatch.GetTimestamp();
-                            progress(new TrialProgress(Stopwatch.GetElapsedTime(started), pods.Count(p => p.Status?.Phase is "Running" or "Succeeded" or "Failed"), pods.Count(p => p.Status?.Phase is "Succeeded" or "Failed"), stream.Pods.Count, samples.Bottleneck()));
-                        }
+                        lastReport = Stopwatch.GetTimestamp();
+                        progress(new TrialProgress(Stopwatch.GetElapsedTime(started), pods.Count(p => p.Status?.Phase is "Running" or "Succeeded" or "Failed"), pods.Count(p => p.Status?.Phase is "Succeeded" or "Failed"), stream.Pods.Count, samples.Bottleneck()));
                     }
                 }
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                // The trial's deadline: what it measured so far is kept, marked unfinished.
-            }
-
-            var wall = Stopwatch.GetElapsedTime(started);
-            process.Refresh();
-            var cpuUsed = process.TotalProcessorTime - cpu;
-            var peak = memory.Peak();
-            await feeding;
-            var timelines = writer.Timelines();
-            await runtime.StopAsync();
-            return Measure(options, change, finished, wall, stream, startedAt, timelines, peak, cpuUsed, samples);
         }
-        finally
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            Directory.Delete(scratch, recursive: true);
+            // The trial's deadline: what it measured so far is kept, marked unfinished.
         }
+
+        var wall = Stopwatch.GetElapsedTime(started);
+        process.Refresh();
+        var cpuUsed = process.TotalProcessorTime - cpu;
+        var peak = memory.Peak();
+        await feeding;
+        var timelines = writer.Timelines();
+        await runtime.StopAsync();
+        return Measure(options, change, finished, wall, stream, startedAt, timelines, peak, cpuUsed, samples);
     }
 
     private static TrialResult Measure(PipelineOptions options, string change, bool finished, TimeSpan wall, TuneStream stream, DateTimeOffset startedAt, IReadOnlyDictionary<string, IReadOnlyList<PodReport>> timelines, long peakRss, TimeSpan cpu, Samples samples)

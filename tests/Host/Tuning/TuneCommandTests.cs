@@ -66,6 +66,42 @@ public sealed class TuneCommandTests
     }
 
     [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task Trials_leave_their_directories_for_the_search_to_delete_at_its_end()
+    {
+        // Deleting a trial's thousands of pod directories before the next trial made that one's mkdirs
+        // slower (ext4 passes over recently freed inodes): each trial measured slower than the one
+        // before, whatever its settings. So trials delete nothing; the search deletes them all at its end.
+        var dir = Directory.CreateTempSubdirectory("krustlet-tune-test-").FullName;
+        try
+        {
+            var settings = AgentSettingsReader.Read(new SettingsInput(null, new Dictionary<string, string>(), [new RawSetting(SettingsCatalog.DataDir, "test", Text: Path.Combine(dir, "data"))]));
+            var store = new Krustlet.Stages.ImagePull.ContentStore(settings.ImagesDirectory);
+            await new Krustlet.Stages.ImagePull.OciLayoutImporter(store, settings.Registries).ImportAsync(ExampleFiles.Layout, TestContext.CancellationToken);
+            var input = Directory.CreateDirectory(Path.Combine(dir, "input")).FullName;
+            var stream = await TuneStream.BurstAsync(3, Hello, settings.NodeName, store, input);
+            var scratch = Directory.CreateDirectory(Path.Combine(dir, "scratch")).FullName;
+
+            for (var i = 0; i < 2; i++)
+            {
+                var trial = await TuneTrial.RunAsync(settings, settings.Pipeline, "same", stream, TimeSpan.FromSeconds(30), null, _ => { }, scratch, TestContext.CancellationToken);
+                Assert.IsTrue(trial.Usable, $"trial {i + 1} got its pods running");
+            }
+
+            var trials = Directory.GetDirectories(scratch);
+            Assert.HasCount(2, trials);
+            foreach (var trial in trials)
+            {
+                Assert.HasCount(3, Directory.GetDirectories(Path.Combine(trial, "pods")), "each trial's pod directories are still there");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
     [Timeout(30_000, CooperativeCancellation = true)]
     public async Task A_missing_stream_exits_2_with_one_message()
     {
