@@ -10,6 +10,9 @@ namespace Krustlet.Host.Tuning;
 /// </summary>
 internal static class LatencyChart
 {
+    /// <summary>The most steps drawn per series.</summary>
+    public const int MaxSteps = 600;
+
     private static readonly string[] Colors = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"];
 
     public static string Cdf(IReadOnlyDictionary<string, IReadOnlyList<double>> series, string title)
@@ -54,9 +57,11 @@ internal static class LatencyChart
             var color = Colors[i % Colors.Length];
             var sorted = values.Order().ToArray();
             var points = new StringBuilder();
-            for (var k = 0; k < sorted.Length; k++)
+            var stride = Math.Max(1, (sorted.Length + MaxSteps - 1) / MaxSteps);
+            for (var k = 0; k < sorted.Length; k += Math.Min(stride, Math.Max(1, sorted.Length - 1 - k)))
             {
-                // A step: up at each sample.
+                // A step: up at each sample; past MaxSteps samples, at every stride-th one (and the last),
+                // which the plot's few hundred pixels cannot tell apart, and the file stays small.
                 var x = X(sorted[k]);
                 points.Append(CultureInfo.InvariantCulture, $"{x:0.##},{Y((double)k / sorted.Length):0.##} {x:0.##},{Y((double)(k + 1) / sorted.Length):0.##} ");
             }
