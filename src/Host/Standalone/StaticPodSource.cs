@@ -287,6 +287,11 @@ public sealed partial class StaticPodSource : IEventSource<V1Pod>
             {
                 return $"{where}{kind} ({apiVersion}) is not a kind a static pod manifest holds: one v1 Pod, with v1 ConfigMaps and Secrets it uses";
             }
+
+            if (ManifestYamlProblems.ExcessiveAliasing(stream.Documents[i]) is { } aliasing)
+            {
+                return where + aliasing;
+            }
         }
 
         return null;
@@ -307,8 +312,7 @@ public sealed partial class StaticPodSource : IEventSource<V1Pod>
         }
         catch (YamlException ex)
         {
-            var inner = ex.InnerException is { } cause && cause is not YamlException ? $": {cause.Message}" : string.Empty;
-            return (null, $"line {ex.Start.Line}, column {ex.Start.Column}: {ex.Message}{inner}");
+            return (null, ManifestYamlProblems.Describe(System.Text.Encoding.UTF8.GetString(content), ex));
         }
         catch (Exception ex) when (ex is ArgumentException or KeyNotFoundException or InvalidOperationException or FormatException)
         {

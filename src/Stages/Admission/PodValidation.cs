@@ -74,6 +74,11 @@ public static partial class PodValidation
             Containers(errors, "spec.containers", apps, seen);
         }
 
+        if (spec?.RestartPolicy is { Length: > 0 } restart && !RestartPolicies.Contains(restart, StringComparer.Ordinal))
+        {
+            errors.Add($"spec.restartPolicy: Unsupported value: {Quote(restart)}: supported values: {string.Join(", ", RestartPolicies.Select(Quote))}");
+        }
+
         var volumes = new HashSet<string>(StringComparer.Ordinal);
         var specVolumes = spec?.Volumes ?? [];
         for (var i = 0; i < specVolumes.Count; i++)
@@ -113,8 +118,17 @@ public static partial class PodValidation
             {
                 errors.Add($"{field}: Duplicate value: {Quote(name)}");
             }
+
+            if (containers[i]?.ImagePullPolicy is { Length: > 0 } pull && !PullPolicies.Contains(pull, StringComparer.Ordinal))
+            {
+                errors.Add($"{path}[{i}].imagePullPolicy: Unsupported value: {Quote(pull)}: supported values: {string.Join(", ", PullPolicies.Select(Quote))}");
+            }
         }
     }
+
+    // In the order the API server lists them.
+    private static readonly string[] RestartPolicies = ["Always", "OnFailure", "Never"];
+    private static readonly string[] PullPolicies = ["Always", "IfNotPresent", "Never"];
 
     private static bool Label(List<string> errors, string field, string value)
     {
