@@ -319,9 +319,23 @@ public sealed partial class KubeletServer : IAsyncDisposable
         });
         _routes?.Invoke(app);
         UnsupportedEndpoints.Map(app);
-        app.Map("{**path}", context => WriteTextAsync(context, StatusCodes.Status404NotFound, $"404 page not found: {context.Request.Method} {context.Request.Path}", context.RequestAborted));
+        app.Map("{**path}", context =>
+        {
+            // A path the API serves with GET, asked with another method: the kubelet's go-restful answers 405.
+            if (ServedWithGet(context.Request.Path))
+            {
+                context.Response.Headers.Allow = "GET";
+                return WriteTextAsync(context, StatusCodes.Status405MethodNotAllowed, $"405: Method Not Allowed: {context.Request.Method} {context.Request.Path} (it takes GET)", context.RequestAborted);
+            }
+
+            return WriteTextAsync(context, StatusCodes.Status404NotFound, $"404 page not found: {context.Request.Method} {context.Request.Path}", context.RequestAborted);
+        });
         return app;
     }
+
+    private static bool ServedWithGet(PathString path) =>
+        path.Value is "/healthz" or "/metrics" or "/metrics/resource" or "/stats/summary" or "/pods"
+        || (path.StartsWithSegments("/containerLogs", out var rest) && rest.Value?.Split('/', StringSplitOptions.RemoveEmptyEntries).Length == 3);
 
     [LoggerMessage(4000, LogLevel.Information, "Kubelet API listening on https://{Endpoint} (certificate {Subject}, valid until {NotAfter:o}; authorization {Mode})")]
     private static partial void LogStarted(ILogger logger, string endpoint, string subject, DateTime notAfter, string mode);

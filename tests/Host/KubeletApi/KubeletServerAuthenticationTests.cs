@@ -96,7 +96,7 @@ public sealed class KubeletServerAuthenticationTests
 
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
-    public async Task Unknown_paths_and_methods_are_404_for_authenticated_callers()
+    public async Task Unknown_paths_are_404_and_known_paths_with_another_method_405_for_authenticated_callers()
     {
         await using var host = await KubeletApiHost.StartAsync(TestContext.CancellationToken);
         using var client = host.Authorized();
@@ -105,6 +105,7 @@ public sealed class KubeletServerAuthenticationTests
         Assert.AreEqual(HttpStatusCode.NotFound, unknown.StatusCode);
         Assert.AreEqual("404 page not found: GET /no-such-endpoint/default/web\n", await unknown.Content.ReadAsStringAsync(TestContext.CancellationToken));
         using var post = await client.PostAsync(new Uri("/pods", UriKind.Relative), null, TestContext.CancellationToken);
-        Assert.AreEqual(HttpStatusCode.NotFound, post.StatusCode);
+        Assert.AreEqual(HttpStatusCode.MethodNotAllowed, post.StatusCode, "as the kubelet's go-restful answers");
+        Assert.AreEqual("GET", post.Content.Headers.Allow.Single());
     }
 }
