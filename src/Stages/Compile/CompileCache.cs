@@ -263,8 +263,9 @@ public sealed partial class CompileCache
 
     private static string FirstLines(string message)
     {
+        // Wasmtime's chain of causes, one per line under "Caused by:": said as one sentence, outermost first.
         var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return string.Join("; ", lines.Where(l => !l.StartsWith("Stack backtrace", StringComparison.Ordinal)).Take(4));
+        return string.Join(": ", lines.TakeWhile(l => !l.StartsWith("Stack backtrace", StringComparison.Ordinal)).Where(l => l != "Caused by:").Select(l => l.TrimStart('0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ' ')).Take(4));
     }
 
     private static void TryDelete(string path)

@@ -93,7 +93,7 @@ public static partial class WasmContainerRunner
         }
         catch (TrapException ex)
         {
-            return new ContainerExit(ExitKind.Trapped, ContainerExit.TrapExitCode, KubeletReasons.Error, $"wasm trap: {Describe(ex.Type)}: {FirstLine(ex.Message)}", startedAt, time.GetUtcNow());
+            return new ContainerExit(ExitKind.Trapped, ContainerExit.TrapExitCode, KubeletReasons.Error, $"wasm trap: {Describe(ex.Type)}{TrapDetail(ex.Message)}", startedAt, time.GetUtcNow());
         }
         catch (WasmtimeException ex) when (OverLimit(ex.Message, launch, host) is { } message)
         {
@@ -143,7 +143,7 @@ public static partial class WasmContainerRunner
             case Wasmtime.Native.GuestExitException exit:
                 return Exited(exit.ExitCode, startedAt, time);
             case Wasmtime.Native.WasmTrapException { Code: { } code } trap:
-                return new ContainerExit(ExitKind.Trapped, ContainerExit.TrapExitCode, KubeletReasons.Error, $"wasm trap: {Describe(code)}: {FirstLine(trap.Message)}", startedAt, time.GetUtcNow());
+                return new ContainerExit(ExitKind.Trapped, ContainerExit.TrapExitCode, KubeletReasons.Error, $"wasm trap: {Describe(code)}{TrapDetail(trap.Message)}", startedAt, time.GetUtcNow());
         }
 
         if (OverLimit(ex.Message, launch, host) is { } message)
@@ -152,6 +152,12 @@ public static partial class WasmContainerRunner
         }
 
         var first = FirstLine(ex.Message);
+        if (StartArity().Match(first) is { Success: true } arity)
+        {
+            // _start called as a WASI command is (): a module whose _start takes or returns values is not one.
+            first = $"the module's _start {(arity.Groups["what"].Value == "arguments" ? "takes" : "returns")} {arity.Groups["count"].Value} {(arity.Groups["what"].Value == "arguments" ? "parameter" : "result")}(s): a WASI command's _start takes none and returns nothing";
+        }
+
         if (first.Contains("concurrent", StringComparison.Ordinal) && first.Contains("limit of", StringComparison.Ordinal))
         {
             first = $"the node's Wasmtime pool is full ({host.Native.Layout.Slots} slots, Wasm:PoolSlots): {first}";
@@ -196,6 +202,33 @@ public static partial class WasmContainerRunner
         return match.Groups["kind"].Value == "table"
             ? string.Create(CultureInfo.InvariantCulture, $"the module's table of {count} elements needs {count * TableElementBytes} bytes, over {whose}")
             : string.Create(CultureInfo.InvariantCulture, $"the module's memory of {count} pages needs {count * 65536} bytes, over {whose}");
+    }
+
+    [GeneratedRegex(@"^expected (?<count>\d+) (?<what>arguments|results), got 0$", RegexOptions.CultureInvariant)]
+    private static partial Regex StartArity();
+
+    [GeneratedRegex(@"^\d+:\s+(?<frame>.+)$", RegexOptions.CultureInvariant)]
+    private static partial Regex BacktraceFrame();
+
+    /// <summary>
+    /// Where a trap happened, for its message: Wasmtime's first line when it says something, else (it
+    /// starts "error while executing at wasm backtrace:") the innermost frame of its backtrace.
+    /// </summary>
+    internal static string TrapDetail(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (lines.Length == 0)
+        {
+            return string.Empty;
+        }
+
+        if (!lines[0].StartsWith("error while executing at wasm backtrace", StringComparison.Ordinal))
+        {
+            return $": {lines[0]}";
+        }
+
+        var frame = lines.Skip(1).Select(l => BacktraceFrame().Match(l)).FirstOrDefault(m => m.Success);
+        return frame is null ? string.Empty : $", at {frame.Groups["frame"].Value}";
     }
 
     [GeneratedRegex(@"^(?<kind>table|memory) minimum size of (?<count>\d+) (elements|pages) exceeds (table|memory) limits", RegexOptions.CultureInvariant)]
