@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Krustlet.Stages.PodEvents;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -102,9 +103,9 @@ internal static partial class ManifestYamlProblems
             return TypeDescription(cast.Groups["to"].Value);
         }
 
-        if (inner.Contains("cannot be converted to fraction", StringComparison.Ordinal) || inner.Contains("ResourceQuantity", StringComparison.Ordinal))
+        if (ex.InnerException is { } cause && (ObjectFieldProblems.RefusedQuantity(cause) is not null || inner.Contains("ResourceQuantity", StringComparison.Ordinal)))
         {
-            return "a quantity (such as 128Mi, 500m or 2; the API server's pattern is '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$')";
+            return ObjectFieldProblems.Quantity;
         }
 
         if (ex.InnerException is FormatException or OverflowException)
@@ -120,20 +121,7 @@ internal static partial class ManifestYamlProblems
         return null;
     }
 
-    private static string TypeDescription(string type) => type switch
-    {
-        _ when type.Contains("IList`1", StringComparison.Ordinal) || type.Contains("List`1", StringComparison.Ordinal) || type.EndsWith("[]", StringComparison.Ordinal) => "a list",
-        _ when type.Contains("Dictionary`2", StringComparison.Ordinal) => "a mapping",
-        _ when type.Contains("IntOrString", StringComparison.Ordinal) => "a number or a string",
-        _ when type.Contains("ResourceQuantity", StringComparison.Ordinal) => "a quantity (such as 128Mi, 500m or 2)",
-        _ when type.Contains("System.Int", StringComparison.Ordinal) || type.Contains("System.Long", StringComparison.Ordinal) => "a whole number",
-        _ when type.Contains("System.Double", StringComparison.Ordinal) || type.Contains("System.Decimal", StringComparison.Ordinal) => "a number",
-        _ when type.Contains("System.Boolean", StringComparison.Ordinal) => "true or false",
-        _ when type.Contains("System.DateTime", StringComparison.Ordinal) => "a time (RFC 3339)",
-        _ when type.StartsWith("System.String", StringComparison.Ordinal) => "a string",
-        _ when KubernetesType().Match(type) is { Success: true } k8s => $"an object ({k8s.Groups["name"].Value})",
-        _ => "a value of another type",
-    };
+    private static string TypeDescription(string type) => ObjectFieldProblems.Expected(type);
 
     /// <summary>The path (<c>spec.containers[0].ports[0].containerPort</c>) and a description of the node that starts at <paramref name="mark"/>.</summary>
     private static (string? Path, string? Found) Locate(string text, Mark mark)
@@ -215,6 +203,4 @@ internal static partial class ManifestYamlProblems
     [GeneratedRegex(@"deserialize the node into type (?<type>[^\s,]+)", RegexOptions.CultureInvariant)]
     private static partial Regex NoDeserializer();
 
-    [GeneratedRegex(@"k8s\.Models\.V\d+(?:alpha\d+|beta\d+)?(?<name>[A-Za-z]+)", RegexOptions.CultureInvariant)]
-    private static partial Regex KubernetesType();
 }

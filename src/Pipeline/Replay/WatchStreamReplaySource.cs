@@ -201,7 +201,11 @@ public sealed class WatchStreamReplaySource<T> : IEventSource<T>
         }
         catch (JsonException ex)
         {
-            return DecodedLine.Skipped(lineNumber, $"not valid JSON: {ex.Message}");
+            // System.Text.Json ends its message with a zero-based "LineNumber: 0 | BytePositionInLine: 117.": a line is one event, so the column.
+            var what = ex.Message;
+            var at = what.IndexOf(" LineNumber:", StringComparison.Ordinal);
+            var column = ex.BytePositionInLine is { } position ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"column {position + 1}: ") : string.Empty;
+            return DecodedLine.Skipped(lineNumber, $"not valid JSON: {column}{(at >= 0 ? what[..at] : what)}");
         }
 
         using (document)
@@ -229,9 +233,14 @@ public sealed class WatchStreamReplaySource<T> : IEventSource<T>
             }
 
             var type = typeElement.GetString()!;
-            if (!root.TryGetProperty("object", out var obj) || obj.ValueKind != JsonValueKind.Object)
+            if (!root.TryGetProperty("object", out var obj))
             {
                 return DecodedLine.Skipped(lineNumber, $"{type} event has no \"object\"");
+            }
+
+            if (obj.ValueKind != JsonValueKind.Object)
+            {
+                return DecodedLine.Skipped(lineNumber, $"{type} event's \"object\" must be a JSON object (got {obj.ValueKind.ToString().ToLowerInvariant()})");
             }
 
             switch (type)

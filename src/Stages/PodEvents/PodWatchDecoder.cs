@@ -51,7 +51,24 @@ public sealed class PodWatchDecoder : IWatchEventDecoder<V1Pod>
         }
         catch (JsonException ex)
         {
-            error = $"object is not a Pod: {ex.Message}";
+            error = $"object is not a valid Pod: {ObjectFieldProblems.Describe(ex)}";
+            return null;
+        }
+        catch (FormatException ex) when (ObjectFieldProblems.RefusedQuantity(ex) is { } value)
+        {
+            // The quantity converter throws past the JSON reader, so no path: the value says which.
+            error = $"object is not a valid Pod: \"{value}\" is not {ObjectFieldProblems.Quantity}";
+            return null;
+        }
+        catch (FormatException ex) when (ObjectFieldProblems.RefusedTime(ex) is { } value)
+        {
+            error = $"object is not a valid Pod: \"{value}\" is not a time (RFC 3339, such as 2026-01-02T15:04:05Z)";
+            return null;
+        }
+        catch (Exception ex) when (ex is FormatException or OverflowException or InvalidOperationException or ArgumentException)
+        {
+            // A converter that throws past the JSON reader: no path; the value it refused, when its message quotes it.
+            error = ObjectFieldProblems.QuotedValue(ex.Message) is { } value ? $"object is not a valid Pod: \"{value}\" is not a value the field it is in takes" : "object is not a valid Pod: a field holds a value of the wrong form";
             return null;
         }
 

@@ -41,7 +41,7 @@ public sealed class PodWatchDecoderTests
     [DataRow("""{"kind":"Pod","metadata":{"name":"web","namespace":"shop"}}""", "ADDED pod shop/web has no metadata.uid")]
     [DataRow("""{"kind":"Pod","metadata":{"uid":"u-2"}}""", "ADDED pod with uid u-2 has no metadata.name")]
     [DataRow("""{"kind":"ConfigMap","metadata":{"name":"c","uid":"u-3"}}""", "object is a ConfigMap, not a Pod")]
-    [DataRow("""{"kind":"Pod","metadata":{"name":"web","uid":"u-4"},"spec":{"containers":"none"}}""", "object is not a Pod:")]
+    [DataRow("""{"kind":"Pod","metadata":{"name":"web","uid":"u-4"},"spec":{"containers":"none"}}""", "object is not a valid Pod: spec.containers: expected a list")]
     public void Objects_that_are_not_usable_pods_are_refused_with_a_reason(string json, string expected)
     {
         var evt = PodWatchDecoder.Instance.Decode("ADDED", Json(json), out var error);
