@@ -34,12 +34,7 @@ public static class SettingsSources
         }
         catch (JsonException ex)
         {
-            // System.Text.Json ends its message with "LineNumber: 0 | BytePositionInLine: 12.", zero-based: say it as an editor would.
-            var what = ex.Message;
-            var at = what.IndexOf(" LineNumber:", StringComparison.Ordinal);
-            what = at >= 0 ? what[..at] : what;
-            var where = ex.LineNumber is { } line ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"line {line + 1}, column {(ex.BytePositionInLine ?? 0) + 1}: ") : string.Empty;
-            problems.Add($"the settings file {path} is not valid JSON: {where}{what}");
+problems.Add($"the settings file {path} is not valid JSON: {Krustlet.Pipeline.Diagnostics.JsonErrorText.Describe(ex)}");
             return [];
         }
 

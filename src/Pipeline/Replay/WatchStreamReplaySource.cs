@@ -201,11 +201,8 @@ public sealed class WatchStreamReplaySource<T> : IEventSource<T>
         }
         catch (JsonException ex)
         {
-            // System.Text.Json ends its message with a zero-based "LineNumber: 0 | BytePositionInLine: 117.": a line is one event, so the column.
-            var what = ex.Message;
-            var at = what.IndexOf(" LineNumber:", StringComparison.Ordinal);
-            var column = ex.BytePositionInLine is { } position ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"column {position + 1}: ") : string.Empty;
-            return DecodedLine.Skipped(lineNumber, $"not valid JSON: {column}{(at >= 0 ? what[..at] : what)}");
+// A line is one event: its column says where.
+            return DecodedLine.Skipped(lineNumber, $"not valid JSON: {Diagnostics.JsonErrorText.Describe(ex, withLine: false)}");
         }
 
         using (document)

@@ -56,7 +56,17 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
             var layers = layersElement.EnumerateArray().Select(Descriptor.From).ToList();
             await FetchAsync(image, source, config, limits.MaxConfigBytes, progress, cancellationToken);
             blobs.Add(config.Digest);
-            using var configJson = JsonDocument.Parse(await File.ReadAllBytesAsync(store.BlobPath(config.Digest), cancellationToken));
+            JsonDocument configJson;
+            try
+            {
+                configJson = JsonDocument.Parse(await File.ReadAllBytesAsync(store.BlobPath(config.Digest), cancellationToken));
+            }
+            catch (JsonException ex)
+            {
+                throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to {verb} image \"{image}\": its config {config.Digest} is not valid JSON: {Krustlet.Pipeline.Diagnostics.JsonErrorText.Describe(ex)}", ex);
+            }
+
+            using var configDocument = configJson;
 
             string moduleDigest;
             string moduleName;
@@ -83,7 +93,14 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
                     blobs.Add(layer.Digest);
                 }
 
-                (moduleDigest, moduleName, defaults) = await ExtractModuleAsync(image, layers, defaults, cancellationToken);
+                try
+                {
+                    (moduleDigest, moduleName, defaults) = await ExtractModuleAsync(image, layers, defaults, cancellationToken);
+                }
+                catch (ImagePullException ex) when (ex.Message.StartsWith(ImagePullException.NotWasm, StringComparison.Ordinal) && OtherPlatform(configJson.RootElement) is { } platform)
+                {
+                    throw new ImagePullException(ex.Reason, $"{ex.Message}: its config is for {platform}, not wasm", ex);
+                }
             }
             else
             {
@@ -99,7 +116,8 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to {verb} image \"{image}\": malformed manifest or config: {ex.Message}", ex);
+            var what = ex is JsonException json ? Krustlet.Pipeline.Diagnostics.JsonErrorText.Describe(json) : ex.Message;
+            throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to {verb} image \"{image}\": malformed manifest or config: {what}", ex);
         }
     }
 
@@ -229,6 +247,17 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
         throw new ImagePullException(KubeletReasons.ErrImagePull, $"{ImagePullException.NotWasm}: {image} is an index with no wasm platform (it has {string.Join(", ", platforms)})");
     }
 
+    // "linux/amd64" for an image config whose platform is not WebAssembly's; null when it is, or says none.
+    private static string? OtherPlatform(JsonElement config)
+    {
+        string? Text(string name) => config.ValueKind == JsonValueKind.Object && config.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        var os = Text("os");
+        var architecture = Text("architecture");
+        return os is null || WasmOperatingSystems.Contains(os, StringComparer.Ordinal) || (architecture is not null && WasmArchitectures.Contains(architecture, StringComparer.Ordinal))
+            ? null
+            : $"{os}/{architecture ?? "?"}";
+    }
+
     private static ImageDefaults ReadImageDefaults(JsonElement config)
     {
         if (!config.TryGetProperty("config", out var c) || c.ValueKind != JsonValueKind.Object)
@@ -264,8 +293,16 @@ internal sealed class ImageResolver(ContentStore store, RegistryOptions limits, 
             catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException)
             {
                 // The layer matched its digest, so the image itself holds a broken archive.
-                var archive = MediaTypes.IsGzip(layer.MediaType) ? "gzip-compressed tar archive" : "tar archive";
-                throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to pull image \"{image}\": layer {layer.Digest} ({layer.MediaType}) is not a readable {archive}: {ex.Message}", ex);
+                // The archive readers' own messages ("Unable to parse number.") say nothing a user can act on.
+                var gzip = MediaTypes.IsGzip(layer.MediaType);
+                var archive = gzip ? "gzip-compressed tar archive" : "tar archive";
+                var why = ex switch
+                {
+                    EndOfStreamException => "it ends in the middle of an entry",
+                    InvalidDataException when gzip && ex.Message.Contains("compress", StringComparison.OrdinalIgnoreCase) => "its data is not gzip-compressed",
+                    _ => gzip ? "its content is not a tar archive (or its gzip data is corrupt)" : "its content is not in tar format",
+                };
+                throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to pull image \"{image}\": layer {layer.Digest} ({layer.MediaType}) is not a readable {archive}: {why}", ex);
             }
         }
 

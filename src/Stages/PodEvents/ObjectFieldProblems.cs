@@ -58,10 +58,8 @@ public static partial class ObjectFieldProblems
         var expected = ConvertedTo().Match(ex.Message) is { Success: true } m ? Expected(m.Groups["type"].Value) : null;
         if (expected is null)
         {
-            // The JSON itself is broken: the reader's own words, without its zero-based position suffix.
-            var message = ex.Message;
-            var at = message.IndexOf(" Path:", StringComparison.Ordinal) is >= 0 and var i ? i : message.IndexOf(" LineNumber:", StringComparison.Ordinal);
-            return $"{(path is null ? string.Empty : path + ": ")}{(at >= 0 ? message[..at] : message)}";
+            // The JSON itself is broken, or a value the reader cannot take: its own words, without its position suffix.
+            return $"{(path is null ? string.Empty : path + ": ")}{Krustlet.Pipeline.Diagnostics.JsonErrorText.Describe(ex, withLine: false)}";
         }
 
         return $"{path ?? "the object"}: expected {expected}";

@@ -52,7 +52,7 @@ public sealed class OciRegistryClient : IRegistryClient, IDisposable
             },
             credentials,
             cancellationToken);
-        await EnsureSuccessAsync(response, $"manifest {host}/{repository}:{reference}", cancellationToken);
+        await EnsureSuccessAsync(response, $"manifest {host}/{repository}{(reference.Contains(':', StringComparison.Ordinal) ? "@" : ":")}{reference}", cancellationToken);
         var content = await ReadLimitedAsync(response.Content, _options.MaxManifestBytes, $"manifest {reference}", cancellationToken);
         var digest = ContentDigest.Of(content);
         if (reference.StartsWith("sha256:", StringComparison.Ordinal) && reference != digest)
