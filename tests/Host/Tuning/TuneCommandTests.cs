@@ -187,7 +187,7 @@ public sealed class TuneCommandTests
         }
         catch (JsonException ex)
         {
-            return ex.Message;
+            return Krustlet.Pipeline.Diagnostics.JsonErrorText.Describe(ex, withLine: false);
         }
     }
 
