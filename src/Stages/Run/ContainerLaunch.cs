@@ -35,6 +35,13 @@ public sealed record ContainerLaunch(
     /// component's WASI gets it (<see cref="Wasmtime.Native.ComponentWasi"/>); a core module has no sockets.
     /// </summary>
     public bool OutboundNetwork { get; init; }
+
+    /// <summary>
+    /// Why the run's log could not be created (a full or read-only data directory, a path that is not a
+    /// directory): the run does not start and ends as a StartError with this message, as a CRI runtime's
+    /// failed container creation does.
+    /// </summary>
+    public string? LogProblem { get; init; }
 }
 
 /// <summary>

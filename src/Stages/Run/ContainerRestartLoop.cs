@@ -108,6 +108,13 @@ internal sealed class ContainerRestartLoop(
             return (null, null);
         }
 
+        if (launch.LogProblem is { } problem)
+        {
+            // Never shown Running: it ends at once, and the restart policy decides what follows.
+            var now = time.GetUtcNow();
+            return (new ContainerExit(ExitKind.FailedToStart, 128, KubeletReasons.StartError, problem, now, now), null);
+        }
+
         events.Started(pod(), run.Name);
         // The probes' tickers start with the run, before it is shown Running; they stop before its end is recorded.
         RunHealth? health = initContainer ? null : RunHealth.Start(state, run, control, events, pod, publish, podIp, startedAt, time, logger);

@@ -132,7 +132,16 @@ internal sealed partial class PodRunState(
             var definition = _definitions[run.Name];
             var restart = run.RestartCount + (run.RestartDue ? 1 : 0);
             var launch = definition.Launch(logPath(restart), rotation);
-            CriLogWriter.Create(launch.LogPath); // the run's log exists once it can be shown Running: the kubelet API serves it as the current run
+            try
+            {
+                CriLogWriter.Create(launch.LogPath); // the run's log exists once it can be shown Running: the kubelet API serves it as the current run
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Log.LogNotCreated(logger, uid, run.Name, launch.LogPath, ex.Message);
+                Log.DataDirectoryFault(logger, ex);
+                launch = launch with { LogProblem = $"cannot create the container's log {launch.LogPath}: {ex.Message}" };
+            }
             run.Control = control;
             run.RestartCount = restart;
             run.RestartDue = false;
@@ -286,13 +295,21 @@ internal sealed partial class PodRunState(
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Log.StateNotSaved(logger, uid, ex);
+            Log.StateNotSaved(logger, uid, ex.Message);
+            Log.DataDirectoryFault(logger, ex);
         }
     }
 
     private static partial class Log
     {
-        [LoggerMessage(2102, LogLevel.Warning, "The state of pod {Uid} could not be saved; a restarted agent may lose its restart counts")]
-        public static partial void StateNotSaved(ILogger logger, string uid, Exception exception);
+        [LoggerMessage(2102, LogLevel.Warning, "The state of pod {Uid} could not be saved ({Problem}); a restarted agent may lose its restart counts")]
+        public static partial void StateNotSaved(ILogger logger, string uid, string problem);
+
+        [LoggerMessage(2103, LogLevel.Warning, "The log of pod {Uid} container {Container} could not be created at {Path} ({Problem}); the run ends with StartError")]
+        public static partial void LogNotCreated(ILogger logger, string uid, string container, string path, string problem);
+
+        // The warning above says what; the stack says where, for whoever debugs the agent.
+        [LoggerMessage(2104, LogLevel.Debug, "Data directory write failed")]
+        public static partial void DataDirectoryFault(ILogger logger, Exception exception);
     }
 }
