@@ -77,6 +77,7 @@ internal static class NodeCommand
             KubeletPort = api.Endpoint.Port,
             Labels = settings.NodeLabels,
             Taints = settings.NodeTaints,
+            Pressure = runtime.Pressure,
         };
         var agent = new NodeAgent(client, nodeOptions, context.Time, context.LoggerFactory.CreateLogger<NodeAgent>());
         await agent.RegisterAsync(cancellationToken);

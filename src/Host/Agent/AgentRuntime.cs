@@ -9,6 +9,7 @@ using Krustlet.Stages.Compile;
 using Krustlet.Stages.ImagePull;
 using Krustlet.Stages.ImagePull.Registry;
 using Krustlet.Stages.PodEvents;
+using Krustlet.Stages.Pressure;
 using Krustlet.Stages.Run;
 using Krustlet.Stages.StatusReport;
 using Krustlet.Stages.VolumeSetup;
@@ -42,9 +43,10 @@ public sealed class AgentRuntime : IAsyncDisposable
     private readonly PodPipeline _pipeline;
     private bool _stopped;
 
-    private AgentRuntime(AgentSettings settings, WasmEngineHost engine, OciRegistryClient registry, ExecutorPool pool, PodPipeline pipeline, NodePods pods, PipelineInstruments instruments, ReservedPorts reservedPorts)
+    private AgentRuntime(AgentSettings settings, WasmEngineHost engine, OciRegistryClient registry, ExecutorPool pool, PodPipeline pipeline, NodePods pods, PipelineInstruments instruments, ReservedPorts reservedPorts, NodePressure pressure)
     {
         Settings = settings;
+        Pressure = pressure;
         ReservedPorts = reservedPorts;
         _engine = engine;
         _registry = registry;
@@ -55,6 +57,9 @@ public sealed class AgentRuntime : IAsyncDisposable
     }
 
     public AgentSettings Settings { get; }
+
+    /// <summary>The node's pressure conditions (<c>Eviction:Hard</c>), read every 10 s: admission refuses pods under them, the node reports them.</summary>
+    public NodePressure Pressure { get; }
 
     /// <summary>The pods on this node with their current status.</summary>
     public NodePods Pods { get; }
@@ -112,13 +117,17 @@ public sealed class AgentRuntime : IAsyncDisposable
             PodIp = services.PodIp ?? settings.NodeIp,
         };
         var reservedPorts = ReservedBy(settings);
-        var admission = new AdmissionOptions { MaxContainersPerPod = settings.MaxContainersPerPod, AllowOutboundNetwork = settings.AllowNetwork, ReservedPorts = reservedPorts };
+        var store = new ContentStore(settings.ImagesDirectory);
+        var pressure = new NodePressure(new LinuxNodeSignalSource(settings.PodsDirectory, settings.ImagesDirectory), settings.Pressure, time, loggerFactory.CreateLogger<NodePressure>());
+        var collector = new ImageCollector(store, loggerFactory.CreateLogger<ImageCollector>());
+        pressure.DiskPressureObserved += signals => collector.Collect(pods.Pods().SelectMany(p => PodContainers.All(p)).Select(c => c.Image), BytesToFree(settings.Pressure, signals));
+        var admission = new AdmissionOptions { MaxContainersPerPod = settings.MaxContainersPerPod, AllowOutboundNetwork = settings.AllowNetwork, ReservedPorts = reservedPorts, Pressure = pressure };
         var volumeOptions = new VolumeOptions(settings.PodsDirectory) { NodeIp = settings.NodeIp, AllowedHostPathPrefixes = settings.AllowedHostPathPrefixes, SyncFrequency = settings.SyncFrequency, EmptyDirSizeLimit = settings.EmptyDirSizeLimit };
         wrapStages ??= stages => stages;
         var pipeline = PodPipeline.Start(
             context => wrapStages(new PodStages(
                 new AdmissionStage(services.Allocatable, admission),
-                new ImagePullStage(new ImagePuller(registry, new ContentStore(settings.ImagesDirectory), settings.Registries), context, services.Resources, events: services.Events),
+                new ImagePullStage(new ImagePuller(registry, store, settings.Registries), context, services.Resources, events: services.Events),
                 new CompileStage(new CompileCache(engine, settings.CompileCacheDirectory, loggerFactory.CreateLogger<CompileCache>())),
                 new VolumeSetupStage(services.Resources, volumeOptions, services.Allocatable, context, time: time, logger: loggerFactory.CreateLogger<VolumeSetupStage>()),
                 new RunStage(pool, runOptions, context, time, loggerFactory.CreateLogger<RunStage>(), services.Events))),
@@ -127,8 +136,18 @@ public sealed class AgentRuntime : IAsyncDisposable
             instruments,
             loggerFactory,
             time);
-        return new AgentRuntime(settings, engine, registry, pool, pipeline, pods, instruments, reservedPorts);
+        pressure.Start();
+        return new AgentRuntime(settings, engine, registry, pool, pipeline, pods, instruments, reservedPorts, pressure);
     }
+
+    // Under DiskPressure, the bytes that bring every crossed filesystem threshold back above its floor
+    // (the kubelet reclaims to the threshold); 0, every unused image, when only inodes ran short.
+    private static long BytesToFree(NodePressureOptions options, NodeSignals signals) =>
+        options.Thresholds
+            .Where(t => t.Signal is EvictionSignal.NodeFsAvailable or EvictionSignal.ImageFsAvailable)
+            .Select(t => signals[t.Signal] is { } seen ? (long)Math.Ceiling(t.Floor(seen.Capacity) - seen.Available) : 0)
+            .DefaultIfEmpty(0)
+            .Max();
 
     /// <summary>Runs pods from the source until it ends or <paramref name="cancellationToken"/> fires (then returns normally).</summary>
     public async Task RunAsync(IEventSource<V1Pod> source, CancellationToken cancellationToken)
@@ -250,6 +269,7 @@ public sealed class AgentRuntime : IAsyncDisposable
             await StopAsync();
         }
 
+        Pressure.Dispose();
         await _pipeline.DisposeAsync();
         _pool.Dispose();
         _registry.Dispose();

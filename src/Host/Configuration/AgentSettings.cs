@@ -99,6 +99,9 @@ public sealed record AgentSettings
     /// <summary><c>Volumes:SyncFrequency</c>: how often projected volumes follow their sources.</summary>
     public TimeSpan SyncFrequency { get; init; } = SettingsCatalog.SyncFrequency.Default;
 
+    /// <summary><c>Eviction:Hard</c> and <c>Eviction:PressureTransitionPeriod</c>: the node's pressure conditions.</summary>
+    public Stages.Pressure.NodePressureOptions Pressure { get; init; } = new();
+
     /// <summary><c>Volumes:EmptyDirSizeLimit</c>: how an emptyDir's sizeLimit is enforced.</summary>
     public Stages.VolumeSetup.EmptyDirSizeLimitMode EmptyDirSizeLimit { get; init; } = Stages.VolumeSetup.EmptyDirSizeLimitMode.Evict;
 

@@ -111,6 +111,7 @@ public static partial class AgentSettingsReader
             AllowedHostPathPrefixes = HostPaths(values),
             SyncFrequency = values.Duration(SettingsCatalog.SyncFrequency),
             EmptyDirSizeLimit = EmptyDirSizeLimit(values, input.CanMount ?? Stages.VolumeSetup.EmptyDirLimits.CanMount),
+            Pressure = new Stages.Pressure.NodePressureOptions { Thresholds = EvictionThresholds(values), TransitionPeriod = values.Duration(SettingsCatalog.EvictionPressureTransitionPeriod) },
             LogRotation = new LogRotationOptions(values.Size(SettingsCatalog.LogMaxSize), values.Integer(SettingsCatalog.LogMaxFiles)),
             Backoff = backoff,
             ApiQps = values.Number(SettingsCatalog.ApiQps),
@@ -273,6 +274,20 @@ public static partial class AgentSettingsReader
             case var text:
                 values.Problem(SettingsCatalog.EmptyDirSizeLimit, $"must be Evict or Tmpfs (got '{text}')");
                 return Stages.VolumeSetup.EmptyDirSizeLimitMode.Evict;
+        }
+    }
+
+    private static IReadOnlyList<Stages.Pressure.EvictionThreshold> EvictionThresholds(Values values)
+    {
+        try
+        {
+            var text = values.Text(SettingsCatalog.EvictionHard) ?? Stages.Pressure.EvictionThresholds.Defaults;
+            return text == "none" ? [] : Stages.Pressure.EvictionThresholds.Parse(text);
+        }
+        catch (FormatException ex)
+        {
+            values.Problem(SettingsCatalog.EvictionHard, ex.Message);
+            return [];
         }
     }
 

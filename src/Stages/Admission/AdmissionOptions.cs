@@ -12,6 +12,12 @@ public sealed record AdmissionOptions
     /// </summary>
     public bool AllowOutboundNetwork { get; init; } = true;
 
+    /// <summary>
+    /// The node's pressure conditions: while one holds, pods are refused as the kubelet's eviction manager
+    /// refuses them (<see cref="Pressure.NodePressure.Admit"/>, reason <c>Evicted</c>). Null: never.
+    /// </summary>
+    public Pressure.NodePressure? Pressure { get; init; }
+
     /// <summary>The ports the agent itself listens on, which no HTTP handler may take.</summary>
     public ReservedPorts ReservedPorts { get; init; } = new();
 }

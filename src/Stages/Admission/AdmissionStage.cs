@@ -27,7 +27,8 @@ public sealed record NodeAllocatable(string NodeName, int MaxPods, ResourceQuant
 /// find its HTTP handler ports (<see cref="Run.Http.HandlerPort"/>) free, and ask for nothing a wasm
 /// sandbox cannot honour. A refused pod fails with the kubelet's reason (<c>OutOfpods</c>,
 /// <c>OutOfcpu</c>, <c>OutOfmemory</c>, <c>NodeName</c>, <c>NodePorts</c>), <c>UnsupportedPodSpec</c>
-/// naming the field, or <c>NetworkForbidden</c>. Admitted pods hold their share and their handler ports
+/// naming the field, or <c>NetworkForbidden</c>; while the node is under pressure, new pods are refused
+/// as the kubelet's eviction manager refuses them (<see cref="Pressure.NodePressure.Admit"/>, <c>Evicted</c>). Admitted pods hold their share and their handler ports
 /// until their teardown; checking and holding are one step under one lock, so of two pods admitted at
 /// once on one port exactly one gets it.
 /// </summary>
@@ -129,6 +130,11 @@ public sealed class AdmissionStage : IStage<V1Pod>
             if (_admitted.ContainsKey(uid))
             {
                 return StageOutcome.Continue; // an update of a pod already running here
+            }
+
+            if (_options.Pressure?.Admit(pod) is { } pressure)
+            {
+                return StageOutcome.Fail(KubeletReasons.Evicted, pressure);
             }
 
             if (_admitted.Count + 1 > node.MaxPods)

@@ -45,6 +45,9 @@ public sealed record NodeOptions(string NodeName, string NodeIp, int MaxPods = N
 
     /// <summary>The node status is written at least this often even when nothing changed.</summary>
     public TimeSpan StatusReportInterval { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The eviction manager's conditions (MemoryPressure, DiskPressure, PIDPressure); without it they are reported false.</summary>
+    public Pressure.NodePressure? Pressure { get; init; }
 }
 
 /// <summary>
@@ -61,6 +64,7 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
 
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
+    private readonly DateTime _readySince = (time ?? TimeProvider.System).GetUtcNow().UtcDateTime;
     private int _renewals;
 
     /// <summary>Lease renewals that succeeded.</summary>
@@ -112,7 +116,12 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
             ["pods"] = new(options.MaxPods.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         };
         V1NodeCondition Condition(string type, bool status, string reason, string message) =>
-            new() { Type = type, Status = status ? "True" : "False", Reason = reason, Message = message, LastHeartbeatTime = now, LastTransitionTime = now };
+            new() { Type = type, Status = status ? "True" : "False", Reason = reason, Message = message, LastHeartbeatTime = now, LastTransitionTime = _readySince };
+        var pressure = options.Pressure?.Conditions;
+        V1NodeCondition PressureCondition(Pressure.PressureCondition type, string calmReason, string calmMessage) =>
+            pressure?.FirstOrDefault(p => p.Condition == type) is { } state
+                ? new() { Type = type.ToString(), Status = state.Active ? "True" : "False", Reason = state.Reason, Message = state.Message, LastHeartbeatTime = now, LastTransitionTime = state.Since.UtcDateTime }
+                : Condition(type.ToString(), false, calmReason, calmMessage);
         return new V1NodeStatus
         {
             Capacity = capacity,
@@ -120,9 +129,9 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
             Conditions =
             [
                 Condition("Ready", true, "KubeletReady", "krustlet is posting ready status"),
-                Condition("MemoryPressure", false, "KubeletHasSufficientMemory", "krustlet has sufficient memory available"),
-                Condition("DiskPressure", false, "KubeletHasNoDiskPressure", "krustlet has no disk pressure"),
-                Condition("PIDPressure", false, "KubeletHasSufficientPID", "krustlet has sufficient PID available"),
+                PressureCondition(Pressure.PressureCondition.MemoryPressure, "KubeletHasSufficientMemory", "krustlet has sufficient memory available"),
+                PressureCondition(Pressure.PressureCondition.DiskPressure, "KubeletHasNoDiskPressure", "krustlet has no disk pressure"),
+                PressureCondition(Pressure.PressureCondition.PIDPressure, "KubeletHasSufficientPID", "krustlet has sufficient PID available"),
             ],
             Addresses = [new V1NodeAddress { Type = "InternalIP", Address = options.NodeIp }, new V1NodeAddress { Type = "Hostname", Address = options.NodeName }],
             DaemonEndpoints = new V1NodeDaemonEndpoints { KubeletEndpoint = new V1DaemonEndpoint { Port = options.KubeletPort } },
@@ -199,6 +208,7 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var lastStatus = _time.GetUtcNow();
+        var lastPressure = PressureKey();
         var delays = RetryDelays();
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -207,10 +217,13 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
             {
                 await RenewLeaseAsync(cancellationToken);
                 Interlocked.Increment(ref _renewals);
-                if (_time.GetUtcNow() - lastStatus >= options.StatusReportInterval)
+                // A pressure condition that changed is written at the next renewal, not at the next report.
+                var pressure = PressureKey();
+                if (_time.GetUtcNow() - lastStatus >= options.StatusReportInterval || pressure != lastPressure)
                 {
                     await client.CoreV1.PatchNodeStatusAsync(new V1Patch(new { status = Status() }, V1Patch.PatchType.MergePatch), options.NodeName, cancellationToken: cancellationToken);
                     lastStatus = _time.GetUtcNow();
+                    lastPressure = pressure;
                 }
 
                 delays.Reset();
@@ -231,6 +244,8 @@ public sealed partial class NodeAgent(IKubernetes client, NodeOptions options, T
             }
         }
     }
+
+    private string PressureKey() => options.Pressure is { } pressure ? string.Join(',', pressure.Active) : string.Empty;
 
     private async Task RenewLeaseAsync(CancellationToken cancellationToken)
     {

@@ -25,6 +25,8 @@ public sealed class BadSettingsCorpusTests
         (null, ["--max-pods", "0"], "Node:MaxPods (from --max-pods) must be a whole number from 1 to 100000 (got '0')."),
         (null, ["--node-ip", "999.1.1.1"], "Node:Ip (from --node-ip) must be an IP address (got '999.1.1.1')."),
         (null, ["--register-with-taint", "bad"], "Node:Taints (from --register-with-taint) 'bad' must be key[=value]:Effect with Effect one of NoSchedule, PreferNoSchedule, NoExecute."),
+        (null, ["--eviction-hard", "disk.free<1Gi"], "Eviction:Hard (from --eviction-hard) 'disk.free' is not an eviction signal (the signals are memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, pid.available)."),
+        (null, ["--eviction-hard", "memory.available<lots"], "Eviction:Hard (from --eviction-hard) 'lots' for memory.available must be a quantity such as 100Mi, 1Gi or 1000, or a percentage such as 10%."),
         (null, ["--node-name", "UPPER_x"], "Node:Name (from --node-name) must be a lower-case DNS subdomain (letters, digits, '-' and '.'), at most 253 characters (got 'UPPER_x')."),
     ];
 

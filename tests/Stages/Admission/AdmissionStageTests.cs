@@ -34,6 +34,32 @@ public sealed class AdmissionStageTests
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Under_disk_pressure_new_pods_are_refused_as_Evicted_and_running_ones_keep_running()
+    {
+        var signals = new FixedSignals { Disk = new Krustlet.Stages.Pressure.Availability(50L << 30, 100L << 30) };
+        using var pressure = new Krustlet.Stages.Pressure.NodePressure(signals, new Krustlet.Stages.Pressure.NodePressureOptions(), new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
+        pressure.Evaluate();
+        var stage = new AdmissionStage(Node, new AdmissionOptions { Pressure = pressure });
+        Assert.AreEqual(StageOutcomeKind.Continue, (await Admit(stage, Pod("before", cpu: "100m"))).Kind);
+
+        signals.Disk = new Krustlet.Stages.Pressure.Availability(1L << 30, 100L << 30);
+        pressure.Evaluate();
+        var refused = await Admit(stage, Pod("during", cpu: "100m"));
+
+        Assert.AreEqual(KubeletReasons.Evicted, refused.Reason);
+        Assert.AreEqual("The node had condition: [DiskPressure]. ", refused.Message);
+        Assert.AreEqual(StageOutcomeKind.Continue, (await Admit(stage, Pod("before", cpu: "100m"))).Kind, "a pod admitted before is not refused at its update");
+    }
+
+    private sealed class FixedSignals : Krustlet.Stages.Pressure.INodeSignalSource
+    {
+        public Krustlet.Stages.Pressure.Availability Disk { get; set; }
+
+        public Krustlet.Stages.Pressure.NodeSignals Read() => new(new(4L << 30, 8L << 30), Disk, null, Disk, null, null);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task Pods_beyond_max_pods_are_refused_with_OutOfpods()
     {
         var stage = new AdmissionStage(Node);

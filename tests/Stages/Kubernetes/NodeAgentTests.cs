@@ -109,4 +109,45 @@ public sealed class NodeAgentTests : EmulatorTest
         await stop.CancelAsync();
         await running;
     }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_pressure_condition_that_turns_true_is_written_at_the_next_renewal_with_its_transition_time()
+    {
+        var time = new SignallingTimeProvider();
+        var signals = new Signals();
+        using var pressure = new Krustlet.Stages.Pressure.NodePressure(signals, new Krustlet.Stages.Pressure.NodePressureOptions(), time);
+        pressure.Evaluate();
+        var agent = new NodeAgent(Client, Options with { Pressure = pressure }, time);
+        await agent.RegisterAsync(TestContext.CancellationToken);
+        Assert.AreEqual("False", Node().Status.Conditions.Single(c => c.Type == "DiskPressure").Status);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
+        var firstWait = time.NextTimer;
+        var running = agent.RunAsync(stop.Token);
+        await firstWait.WaitAsync(TestContext.CancellationToken);
+
+        signals.DiskAvailable = 1L << 30; // 1 GiB of 100: under nodefs.available<10%
+        pressure.Evaluate();
+        var turnedAt = time.GetUtcNow();
+        var next = time.NextTimer;
+        time.Advance(TimeSpan.FromSeconds(10));
+        await next.WaitAsync(TestContext.CancellationToken);
+
+        var disk = Node().Status.Conditions.Single(c => c.Type == "DiskPressure");
+        Assert.AreEqual("True", disk.Status, "written at the renewal, not 5 minutes later");
+        Assert.AreEqual("KubeletHasDiskPressure", disk.Reason);
+        StringAssert.StartsWith(disk.Message, "the node has nodefs.available 1073741824 of 107374182400 bytes");
+        Assert.AreEqual(turnedAt.UtcDateTime, disk.LastTransitionTime!.Value.ToUniversalTime(), "the transition time is when it turned, not each heartbeat");
+        Assert.AreEqual("False", Node().Status.Conditions.Single(c => c.Type == "MemoryPressure").Status);
+        await stop.CancelAsync();
+        await running;
+    }
+
+    private sealed class Signals : Krustlet.Stages.Pressure.INodeSignalSource
+    {
+        public long DiskAvailable { get; set; } = 50L << 30;
+
+        public Krustlet.Stages.Pressure.NodeSignals Read() =>
+            new(new(4L << 30, 8L << 30), new(DiskAvailable, 100L << 30), null, new(DiskAvailable, 100L << 30), null, null);
+    }
 }
