@@ -146,6 +146,7 @@ public sealed class AgentRuntime : IAsyncDisposable
         options.Thresholds
             .Where(t => t.Signal is EvictionSignal.NodeFsAvailable or EvictionSignal.ImageFsAvailable)
             .Select(t => signals[t.Signal] is { } seen ? (long)Math.Ceiling(t.Floor(seen.Capacity) - seen.Available) : 0)
+            .Where(bytes => bytes > 0)
             .DefaultIfEmpty(0)
             .Max();
 

@@ -79,7 +79,7 @@ public sealed partial class NodePressure : IDisposable
         _states = Enum.GetValues<PressureCondition>().ToDictionary(c => c, c => new PressureState(c, false, now, Calm(c)));
     }
 
-    /// <summary>Raised (off the caller's thread) after an evaluation in which DiskPressure held, with the signals read.</summary>
+    /// <summary>Raised after an evaluation in which a disk threshold was crossed, with the signals read.</summary>
     public event Action<NodeSignals>? DiskPressureObserved;
 
     /// <summary>Every condition now.</summary>
@@ -153,7 +153,7 @@ public sealed partial class NodePressure : IDisposable
                 }
             }
 
-            disk = _states[PressureCondition.DiskPressure].Active;
+            disk = crossed.ContainsKey(PressureCondition.DiskPressure); // crossed now, not merely held through the transition period
         }
 
         if (disk)

@@ -88,6 +88,13 @@ public sealed class NodePressureTests
         Assert.AreEqual(2, signals.Reads);
         Assert.IsNotNull(seen, "disk pressure is passed on to the image collector");
         Assert.AreEqual(1 * Gi, seen.NodeFsBytes!.Value.Available);
+
+        // Recovered: the condition holds through the transition period, but nothing more is collected.
+        seen = null;
+        signals.Disk = new Availability(50 * Gi, 100 * Gi);
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.IsTrue(pressure.Active.Contains(PressureCondition.DiskPressure));
+        Assert.IsNull(seen);
     }
 
     [TestMethod]
