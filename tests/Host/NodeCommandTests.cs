@@ -60,6 +60,51 @@ public sealed class NodeCommandTests
     }
 
     [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task Under_disk_pressure_the_node_says_so_and_refuses_a_new_pod_as_Evicted()
+    {
+        await using var api = await ApiEmulator.StartAsync(TestContext.CancellationToken);
+        var dir = Directory.CreateTempSubdirectory("krustlet-node-").FullName;
+        var kubeconfig = Path.Combine(dir, "kubeconfig");
+        api.WriteKubeconfig(kubeconfig);
+
+        // A threshold every real filesystem is under: the node is under DiskPressure from its first reading.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.CancellationToken);
+        using var output = new StringWriter();
+        var node = Program.BuildCommand(output).Parse(["node", "--kubeconfig", kubeconfig, "--node-name", "wasm-node", "--node-ip", "10.0.0.3", "--data-dir", Path.Combine(dir, "data"), "--address", "127.0.0.1", "--port", "0", "--page-port", "-1", "--eviction-hard", "nodefs.available<100%"]).InvokeAsync(cancellationToken: stop.Token);
+
+        await api.WaitForAsync("leases", "kube-node-lease", "wasm-node", _ => true, TestContext.CancellationToken);
+        var registered = KubernetesJson.Deserialize<V1Node>(api.Get("nodes", string.Empty, "wasm-node")!.ToJsonString());
+        var disk = registered.Status.Conditions.Single(c => c.Type == "DiskPressure");
+        Assert.AreEqual("True", disk.Status);
+        Assert.AreEqual("KubeletHasDiskPressure", disk.Reason);
+        StringAssert.EndsWith(disk.Message, "bytes, under its eviction threshold nodefs.available<100%");
+        Assert.AreEqual("False", registered.Status.Conditions.Single(c => c.Type == "MemoryPressure").Status);
+
+        api.Put("pods", JsonNode.Parse(KubernetesJson.Serialize(new V1Pod
+        {
+            ApiVersion = "v1",
+            Kind = "Pod",
+            Metadata = new V1ObjectMeta { Name = "refused", NamespaceProperty = "default" },
+            Spec = new V1PodSpec
+            {
+                NodeName = "wasm-node",
+                RestartPolicy = "Never",
+                Containers = [new V1Container { Name = "main", Image = "example.com/hello:v1", Resources = new V1ResourceRequirements { Requests = new Dictionary<string, ResourceQuantity> { ["memory"] = new("16Mi") } } }],
+                Tolerations = [new V1Toleration { Key = "kubernetes.io/arch", OperatorProperty = "Equal", Value = "wasm32-wasi" }],
+            },
+        }))!.AsObject());
+        await api.WaitForAsync("pods", "default", "refused", p => p["status"]?["phase"]?.GetValue<string>() == "Failed", TestContext.CancellationToken);
+        var refused = api.Get("pods", "default", "refused")!;
+
+        Assert.AreEqual("Evicted", refused["status"]!["reason"]!.GetValue<string>());
+        Assert.AreEqual("Admission: The node had condition: [DiskPressure]. ", refused["status"]!["message"]!.GetValue<string>());
+        await stop.CancelAsync();
+        Assert.AreEqual(0, await node);
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [TestMethod]
     [Timeout(120_000, CooperativeCancellation = true)]
     public async Task A_restarted_node_readopts_its_pods_in_the_api_and_forgets_those_deleted_while_it_was_down()
     {
