@@ -278,8 +278,15 @@ internal sealed partial class PodRunState(
 
     private (ContainerStatusSnapshot[] Init, ContainerStatusSnapshot[] Apps, PodPhaseResult Phase) ShownLocked()
     {
-        ContainerStatusSnapshot[] init = [.. initContainers.Select(r => r.Status(uid))], apps = [.. containers.Select(r => r.Status(uid))];
+        ContainerStatusSnapshot[] init = [.. initContainers.Select(r => Agreeing(r.Status(uid)))], apps = [.. containers.Select(r => Agreeing(r.Status(uid)))];
         return (init, apps, _suspended ?? PodPhaseCalculator.Compute(restartPolicy, init, apps, _failure));
+
+        // A pod whose worker failed (InternalError) starts nothing more: a container still waiting to
+        // start says why, rather than that it is being created.
+        ContainerStatusSnapshot Agreeing(ContainerStatusSnapshot status) =>
+            _failure is { Reason: KubeletReasons.InternalError } failure && status.State is WaitingState
+                ? status with { State = new WaitingState(failure.Reason, failure.Message) }
+                : status;
     }
 
     private void SaveLocked()
