@@ -257,6 +257,7 @@ public static partial class AgentSettingsReader
             ConnectTimeout = values.Duration(SettingsCatalog.RegistryConnectTimeout),
             ResponseTimeout = values.Duration(SettingsCatalog.RegistryResponseTimeout),
             IdleTimeout = values.Duration(SettingsCatalog.RegistryIdleTimeout),
+            CredentialsVerification = CredentialsVerification(values),
         };
     }
 
@@ -275,6 +276,23 @@ public static partial class AgentSettingsReader
                 values.Problem(SettingsCatalog.EmptyDirSizeLimit, $"must be Evict or Tmpfs (got '{text}')");
                 return Stages.VolumeSetup.EmptyDirSizeLimitMode.Evict;
         }
+    }
+
+    private static Stages.ImagePull.Registry.PullCredentialsVerification CredentialsVerification(Values values)
+    {
+        var text = values.Text(SettingsCatalog.PullCredentialsVerification);
+        if (text is null)
+        {
+            return Stages.ImagePull.Registry.PullCredentialsVerification.NeverVerifyPreloadedImages;
+        }
+
+        if (Enum.TryParse<Stages.ImagePull.Registry.PullCredentialsVerification>(text, ignoreCase: false, out var policy) && Enum.IsDefined(policy) && !int.TryParse(text, out _))
+        {
+            return policy;
+        }
+
+        values.Problem(SettingsCatalog.PullCredentialsVerification, $"must be NeverVerifyPreloadedImages, AlwaysVerify or NeverVerify (got '{text}')");
+        return Stages.ImagePull.Registry.PullCredentialsVerification.NeverVerifyPreloadedImages;
     }
 
     private static IReadOnlyList<Stages.Pressure.EvictionThreshold> EvictionThresholds(Values values)

@@ -11,7 +11,15 @@ namespace Krustlet.Stages.ImagePull;
 /// <param name="Defaults">The image config's container defaults.</param>
 /// <param name="Blobs">Every blob the image holds in the store (manifests, config, layers, module).</param>
 /// <param name="PulledAt">When it was pulled.</param>
-public sealed record ImageRecord(string Reference, string ManifestDigest, string ModuleDigest, string ModuleName, ImageDefaults Defaults, IReadOnlyList<string> Blobs, DateTimeOffset PulledAt);
+public sealed record ImageRecord(string Reference, string ManifestDigest, string ModuleDigest, string ModuleName, ImageDefaults Defaults, IReadOnlyList<string> Blobs, DateTimeOffset PulledAt)
+{
+    /// <summary>
+    /// Pulled from a registry with credentials: under the default verification policy a pod may use it
+    /// only once its own credentials were accepted for it (KEP-2535). False for an anonymous pull and an
+    /// imported (preloaded) image.
+    /// </summary>
+    public bool PulledWithCredentials { get; init; }
+}
 
 /// <summary>A blob did not match its digest or was too large; nothing was stored.</summary>
 public sealed class BlobVerificationException : Exception

@@ -46,13 +46,18 @@ public sealed class ImagePullException : Exception
 /// <summary>
 /// Pulls an image into the <see cref="ContentStore"/> and finds its module: a wasm artifact's layer, or
 /// the <c>.wasm</c> file that an ordinary image's Entrypoint or Cmd names, extracted safely from its tar
-/// layers. An index or manifest list selects the wasm platform. Concurrent pulls of one reference share
-/// one download.
+/// layers. An index or manifest list selects the wasm platform. Concurrent pulls of one reference with
+/// the same credentials share one download (a pod never joins a pull made with other credentials, or
+/// none). An image already on the node is used by a pod as <see cref="RegistryOptions.CredentialsVerification"/>
+/// says: under the default, one pulled with credentials only once the registry accepted the pod's own
+/// credentials (or its lack of them) for that manifest, checked with one manifest request and remembered
+/// per manifest digest and credential.
 /// </summary>
 public sealed class ImagePuller(IRegistryClient client, ContentStore store, RegistryOptions options, TimeProvider? time = null)
 {
     private readonly ImageResolver _resolver = new(store, options, time ?? TimeProvider.System);
     private readonly ConcurrentDictionary<string, Lazy<Task<PulledImage>>> _inFlight = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _verified = new(StringComparer.Ordinal);
 
     public ContentStore Store => store;
 
@@ -68,6 +73,7 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
         var key = image.ToString();
         if (policy != PullPolicy.Always && store.Find(key) is { } present)
         {
+            await VerifyAsync(image, present, credentials, cancellationToken);
             return ToPulled(present);
         }
 
@@ -77,8 +83,9 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
         }
 
         Lazy<Task<PulledImage>>? mine = null;
-        mine = new Lazy<Task<PulledImage>>(() => PullSharedAsync(key, image, credentials, progress, mine!));
-        var pull = _inFlight.GetOrAdd(key, mine);
+        var flight = $"{key}|{CredentialKey(credentials)}";
+        mine = new Lazy<Task<PulledImage>>(() => PullSharedAsync(flight, image, credentials, progress, mine!));
+        var pull = _inFlight.GetOrAdd(flight, mine);
         return await pull.Value.WaitAsync(cancellationToken);
     }
 
@@ -103,10 +110,42 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
         await Task.Yield();
         var cancellationToken = CancellationToken.None; // a shared pull finishes for whoever waits next
         var source = new RegistrySource(client, image, credentials, options.Mirrors.GetValueOrDefault(image.Registry) ?? []);
-        var record = await _resolver.ResolveAsync(image, source, image.ManifestReference, "pull", progress, cancellationToken);
+        var record = await _resolver.ResolveAsync(image, source, image.ManifestReference, "pull", progress, cancellationToken) with { PulledWithCredentials = credentials is not null };
         store.Record(record);
+        _verified[$"{record.ManifestDigest}|{CredentialKey(credentials)}"] = true;
         return ToPulled(record);
     }
+
+    // KEP-2535: an image on the node is this pod's to use once the registry accepted its credentials
+    // (or their absence) for that manifest; the answer is remembered per manifest digest and credential.
+    private async Task VerifyAsync(ImageReference image, ImageRecord present, RegistryCredentials? credentials, CancellationToken cancellationToken)
+    {
+        var needed = options.CredentialsVerification switch
+        {
+            PullCredentialsVerification.AlwaysVerify => true,
+            PullCredentialsVerification.NeverVerifyPreloadedImages => present.PulledWithCredentials,
+            _ => false,
+        };
+        var cacheKey = $"{present.ManifestDigest}|{CredentialKey(credentials)}";
+        if (!needed || _verified.ContainsKey(cacheKey))
+        {
+            return;
+        }
+
+        try
+        {
+            await new RegistrySource(client, image, credentials, options.Mirrors.GetValueOrDefault(image.Registry) ?? []).GetManifestAsync(present.ManifestDigest, cancellationToken);
+        }
+        catch (Exception ex) when (ex is RegistryException or BlobVerificationException)
+        {
+            var whose = credentials is null ? "this pod has no pull credentials for it" : "this pod's pull credentials were not accepted for it";
+            throw new ImagePullException(KubeletReasons.ErrImagePull, $"failed to pull image \"{image}\": the image is on the node, but {whose}: {ex.Message}", ex);
+        }
+
+        _verified[cacheKey] = true;
+    }
+
+    private static string CredentialKey(RegistryCredentials? credentials) => credentials?.Fingerprint ?? "anonymous";
 
     /// <summary>
     /// One image on a registry: the first manifest is asked of the mirrors first, then the registry

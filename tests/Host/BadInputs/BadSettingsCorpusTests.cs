@@ -27,6 +27,7 @@ public sealed class BadSettingsCorpusTests
         (null, ["--register-with-taint", "bad"], "Node:Taints (from --register-with-taint) 'bad' must be key[=value]:Effect with Effect one of NoSchedule, PreferNoSchedule, NoExecute."),
         (null, ["--eviction-hard", "disk.free<1Gi"], "Eviction:Hard (from --eviction-hard) 'disk.free' is not an eviction signal (the signals are memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, pid.available)."),
         (null, ["--eviction-hard", "memory.available<lots"], "Eviction:Hard (from --eviction-hard) 'lots' for memory.available must be a quantity such as 100Mi, 1Gi or 1000, or a percentage such as 10%."),
+        (null, ["--set", "Registries:PullCredentialsVerificationPolicy=Sometimes"], "Registries:PullCredentialsVerificationPolicy (from --set Registries:PullCredentialsVerificationPolicy) must be NeverVerifyPreloadedImages, AlwaysVerify or NeverVerify (got 'Sometimes')."),
         (null, ["--node-name", "UPPER_x"], "Node:Name (from --node-name) must be a lower-case DNS subdomain (letters, digits, '-' and '.'), at most 253 characters (got 'UPPER_x')."),
     ];
 

@@ -52,9 +52,77 @@ public sealed class RegistryAuthTests
         var wrong = await Assert.ThrowsExactlyAsync<ImagePullException>(() => puller.PullAsync(image, PullPolicy.Always, new RegistryCredentials(LocalRegistry.User, "nope"), TestContext.CancellationToken));
         var pulled = await puller.PullAsync(image, PullPolicy.Always, Good, TestContext.CancellationToken);
 
+        // The header the good credentials earned is not reused for others: wrong ones still fail after it.
+        await Assert.ThrowsExactlyAsync<ImagePullException>(() => puller.PullAsync(image, PullPolicy.Always, new RegistryCredentials(LocalRegistry.User, "nope"), TestContext.CancellationToken));
+        await Assert.ThrowsExactlyAsync<ImagePullException>(() => puller.PullAsync(image, PullPolicy.Always, null, TestContext.CancellationToken));
         StringAssert.Contains(anonymous.Message, "requires authentication (Basic) and no credentials were given");
         StringAssert.Contains(wrong.Message, $"refused the credentials of user {LocalRegistry.User} (401 unauthorized)");
         CollectionAssert.AreEqual(File.ReadAllBytes(WasmFixtures.C("hello")), File.ReadAllBytes(pulled.ModulePath));
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task An_image_pulled_with_credentials_is_used_only_by_pods_whose_own_credentials_the_registry_accepts()
+    {
+        var image = await PushAsync("tenant");
+        var handler = new InspectingHandler();
+        using var client = new OciRegistryClient(new RegistryOptions(), handler);
+        var puller = new ImagePuller(client, new ContentStore(_store), new RegistryOptions());
+        await puller.PullAsync(image, PullPolicy.IfNotPresent, Good, TestContext.CancellationToken);
+        var blobs = handler.BlobGets;
+
+        // On the node now; another tenant's wrong credentials, or none, do not get it (KEP-2535).
+        var wrong = await Assert.ThrowsExactlyAsync<ImagePullException>(() => puller.PullAsync(image, PullPolicy.IfNotPresent, new RegistryCredentials(LocalRegistry.User, "nope"), TestContext.CancellationToken));
+        var none = await Assert.ThrowsExactlyAsync<ImagePullException>(() => puller.PullAsync(image, PullPolicy.IfNotPresent, null, TestContext.CancellationToken));
+        Assert.AreEqual(KubeletReasons.ErrImagePull, wrong.Reason);
+        StringAssert.StartsWith(wrong.Message, $"failed to pull image \"{image}\": the image is on the node, but this pod's pull credentials were not accepted for it: ");
+        StringAssert.Contains(wrong.Message, $"refused the credentials of user {LocalRegistry.User} (401 unauthorized)");
+        StringAssert.StartsWith(none.Message, $"failed to pull image \"{image}\": the image is on the node, but this pod has no pull credentials for it: ");
+
+        // Good credentials of another pod: one manifest request, then remembered; no blob fetched again.
+        var manifests = handler.ManifestGets;
+        var second = new RegistryCredentials(LocalRegistry.User, LocalRegistry.Password);
+        await puller.PullAsync(image, PullPolicy.IfNotPresent, second, TestContext.CancellationToken);
+        await puller.PullAsync(image, PullPolicy.IfNotPresent, second, TestContext.CancellationToken);
+        Assert.AreEqual(blobs, handler.BlobGets, "verifying fetches no blob");
+        Assert.IsLessThanOrEqualTo(manifests + 1, handler.ManifestGets, "the pulling credentials are verified already; a check is remembered");
+
+        // NeverVerify: the kubelet's old behaviour, any pod uses what is on the node.
+        var trusting = new ImagePuller(client, new ContentStore(_store), new RegistryOptions { CredentialsVerification = PullCredentialsVerification.NeverVerify });
+        await trusting.PullAsync(image, PullPolicy.IfNotPresent, null, TestContext.CancellationToken);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task A_pod_with_good_credentials_never_joins_a_pull_made_without_them()
+    {
+        var image = await PushAsync("joined");
+        using var client = new OciRegistryClient(new RegistryOptions());
+        var puller = new ImagePuller(client, new ContentStore(_store), new RegistryOptions());
+
+        // Started together: the anonymous one fails, the one with credentials gets the image either way round.
+        var anonymous = puller.PullAsync(image, PullPolicy.IfNotPresent, null, TestContext.CancellationToken);
+        var withCredentials = puller.PullAsync(image, PullPolicy.IfNotPresent, Good, TestContext.CancellationToken);
+
+        await Assert.ThrowsExactlyAsync<ImagePullException>(() => anonymous);
+        var pulled = await withCredentials;
+        CollectionAssert.AreEqual(File.ReadAllBytes(WasmFixtures.C("hello")), File.ReadAllBytes(pulled.ModulePath));
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task An_imported_image_is_free_to_use_and_AlwaysVerify_checks_it_too()
+    {
+        var image = await PushAsync("preloaded");
+        using var client = new OciRegistryClient(new RegistryOptions());
+        var store = new ContentStore(_store);
+        await new ImagePuller(client, store, new RegistryOptions()).PullAsync(image, PullPolicy.IfNotPresent, Good, TestContext.CancellationToken);
+        store.Record(store.Find(image.ToString())! with { PulledWithCredentials = false }); // as `krustlet image import` records it
+
+        await new ImagePuller(client, store, new RegistryOptions()).PullAsync(image, PullPolicy.IfNotPresent, null, TestContext.CancellationToken);
+        var always = new ImagePuller(client, store, new RegistryOptions { CredentialsVerification = PullCredentialsVerification.AlwaysVerify });
+        await Assert.ThrowsExactlyAsync<ImagePullException>(() => always.PullAsync(image, PullPolicy.IfNotPresent, null, TestContext.CancellationToken));
+        await always.PullAsync(image, PullPolicy.IfNotPresent, Good, TestContext.CancellationToken);
     }
 
     /// <summary>A token service in front of the registry: 401 with a Bearer challenge until a token from the realm is presented.</summary>

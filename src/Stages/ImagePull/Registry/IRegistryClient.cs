@@ -3,6 +3,9 @@ namespace Krustlet.Stages.ImagePull.Registry;
 /// <summary>Credentials for one registry: a user name and password (or token as password).</summary>
 public sealed record RegistryCredentials(string Username, string Password)
 {
+    /// <summary>Tells credentials apart without keeping them in the clear (a SHA-256 of user and password).</summary>
+    public string Fingerprint => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{Username}\n{Password}")));
+
     public override string ToString() => $"{Username}:***";
 }
 

@@ -15,7 +15,9 @@ public sealed class OciRegistryClient : IRegistryClient, IDisposable
 {
     private readonly HttpClient _http;
     private readonly RegistryOptions _options;
-    private readonly ConcurrentDictionary<(string Host, string Scope), AuthenticationHeaderValue> _auth = new();
+    // Per host, scope and credentials: a header (or token) one pod's credentials earned is never sent for
+    // another's, or for a pod that has none.
+    private readonly ConcurrentDictionary<(string Host, string Scope, string Credentials), AuthenticationHeaderValue> _auth = new();
     private readonly TimeProvider _time;
 
     /// <param name="options">The registries' settings, with the connect, response and idle timeouts.</param>
@@ -147,10 +149,10 @@ public sealed class OciRegistryClient : IRegistryClient, IDisposable
     private Uri Url(string host, string path) => new($"{(_options.IsInsecure(host) ? "http" : "https")}://{host}{path}");
 
     // Sends a request; on 401 answers the registry's challenge (Basic, or a Bearer token from the realm)
-    // and sends it again. The header that worked is kept per host and scope.
+    // and sends it again. The header that worked is kept per host, scope and credentials.
     private async Task<HttpResponseMessage> SendAsync(string host, string scope, Func<HttpRequestMessage> build, RegistryCredentials? credentials, CancellationToken cancellationToken)
     {
-        var key = (host, scope);
+        var key = (host, scope, credentials?.Fingerprint ?? string.Empty);
         var response = await SendOnceAsync(build, _auth.GetValueOrDefault(key), cancellationToken);
         if (response.StatusCode != HttpStatusCode.Unauthorized)
         {

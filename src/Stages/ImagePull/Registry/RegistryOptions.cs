@@ -16,6 +16,9 @@ public sealed record RegistryOptions
     /// <summary>How long a connection to a registry may take to open (the socket's connect, TLS included).</summary>
     public TimeSpan ConnectTimeout { get; init; } = DefaultConnectTimeout;
 
+    /// <summary>When a pod's pull credentials are checked for an image already on the node (the kubelet's <c>imagePullCredentialsVerificationPolicy</c>).</summary>
+    public PullCredentialsVerification CredentialsVerification { get; init; } = PullCredentialsVerification.NeverVerifyPreloadedImages;
+
     /// <summary>How long a registry may take, once asked, to send the head of its answer.</summary>
     public TimeSpan ResponseTimeout { get; init; } = DefaultResponseTimeout;
 
@@ -76,4 +79,24 @@ public sealed record RegistryOptions
         var name = host.StartsWith('[') ? host[..(host.IndexOf(']', StringComparison.Ordinal) + 1)] : host.Split(':')[0];
         return name is "localhost" or "[::1]" || name.StartsWith("127.", StringComparison.Ordinal);
     }
+}
+
+/// <summary>
+/// The kubelet's <c>imagePullCredentialsVerificationPolicy</c> (KEP-2535, "ensure secret pulled images"):
+/// which images already on the node a pod may use without its own credentials being checked.
+/// </summary>
+public enum PullCredentialsVerification
+{
+    /// <summary>Any pod may use any image on the node (the kubelet's behaviour before KEP-2535).</summary>
+    NeverVerify,
+
+    /// <summary>
+    /// Images imported into the store (preloaded) and images pulled anonymously are free to use; an image
+    /// the node pulled with credentials is used by a pod only once the pod's own credentials (or none, if it
+    /// has none) were accepted by the registry for it. The default.
+    /// </summary>
+    NeverVerifyPreloadedImages,
+
+    /// <summary>Every pod's credentials (or their absence) are checked for every image it uses.</summary>
+    AlwaysVerify,
 }
