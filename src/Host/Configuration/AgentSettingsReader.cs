@@ -258,6 +258,7 @@ public static partial class AgentSettingsReader
             ResponseTimeout = values.Duration(SettingsCatalog.RegistryResponseTimeout),
             IdleTimeout = values.Duration(SettingsCatalog.RegistryIdleTimeout),
             CredentialsVerification = CredentialsVerification(values),
+            MaxConcurrentPullsPerRegistry = values.Integer(SettingsCatalog.MaxConcurrentPullsPerRegistry),
         };
     }
 

@@ -21,6 +21,13 @@ public interface IPodSecretReader
 /// failure is reported as ErrImagePull, the pod is run through the pipeline again at once to report
 /// ImagePullBackOff while it waits, and again when the backoff expires to retry the pull. Re-entry goes
 /// through the pipeline's per-pod gate (<see cref="IPodStageContext.Reenter"/>).
+/// <para>
+/// A pull that has to wait on the network does not hold a slot of this stage: the pod is reported
+/// waiting (ContainerCreating, "Pulling image ...", as the kubelet shows a pull) and leaves the stage,
+/// the pull goes on in the background (<see cref="ImagePuller"/> bounds the pulls in flight per registry),
+/// and when it ends the pod is run through the pipeline again and takes its result. So a registry that
+/// hangs holds only its own pulls, never the slots other registries' pulls need.
+/// </para>
 /// </remarks>
 public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context, IPodSecretReader? secrets = null, string? nodeCredentialsFile = null, Run.RestartBackoffOptions? backoff = null, TimeProvider? time = null, PodEvents.IPodEventRecorder? events = null) : IStage<V1Pod>
 {
@@ -30,6 +37,7 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
     private readonly PodRetry _retry = new((context ?? throw new ArgumentNullException(nameof(context))).Reenter, backoff, time);
     private readonly PodEvents.IPodEventRecorder _events = events ?? PodEvents.NullPodEventRecorder.Instance;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Pod, string Image), string> _lastErrors = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Pod, string Image), Task<PulledImage>> _pulling = new();
 
     public string Name => StageNames.ImagePull;
 
@@ -52,6 +60,7 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
         ArgumentNullException.ThrowIfNull(item);
         var pod = item.Value!;
         var pulled = new Dictionary<string, PulledImage>(StringComparer.Ordinal);
+        string? waitingOn = null;
         foreach (var container in PodContainers.All(pod))
         {
             if (!ImageReference.TryParse(container.Image, out var image, out var error))
@@ -68,9 +77,30 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
 
             try
             {
-                var credentials = await CredentialsAsync(pod, image, cancellationToken);
-                _events.Record(pod, false, KubeletReasons.PullingImage, $"Pulling image \"{container.Image}\"", container.Name);
-                pulled[container.Name] = await puller.PullAsync(image, PolicyFor(container, image), credentials, cancellationToken);
+                var key = (item.Key, container.Image);
+                if (!_pulling.TryGetValue(key, out var pull))
+                {
+                    var credentials = await CredentialsAsync(pod, image, cancellationToken);
+                    // Not the item's token: a pull the pod left the stage to wait for goes on without it.
+                    pull = puller.PullAsync(image, PolicyFor(container, image), credentials, CancellationToken.None);
+                    if (!pull.IsCompleted)
+                    {
+                        _events.Record(pod, false, KubeletReasons.PullingImage, $"Pulling image \"{container.Image}\"", container.Name);
+                        _pulling[key] = pull;
+                        var uid = item.Key;
+                        _ = pull.ContinueWith(_ => context.Reenter(uid, "image pull finished"), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                    }
+                }
+
+                if (!pull.IsCompleted)
+                {
+                    // The other containers' pulls start too before the pod leaves the stage.
+                    waitingOn ??= $"container {container.Name}: Pulling image \"{container.Image}\"";
+                    continue;
+                }
+
+                _pulling.TryRemove(key, out _);
+                pulled[container.Name] = await pull;
                 _events.Record(pod, false, KubeletReasons.PulledImage, $"Successfully pulled image \"{container.Image}\"", container.Name);
                 _retry.Clear(item.Key, container.Image);
                 _lastErrors.TryRemove((item.Key, container.Image), out _);
@@ -91,6 +121,11 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
             }
         }
 
+        if (waitingOn is not null)
+        {
+            return StageOutcome.Fail(KubeletReasons.ContainerCreating, waitingOn);
+        }
+
         item.Set(new PulledImages(pulled));
         return StageOutcome.Continue;
     }
@@ -103,6 +138,12 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
         foreach (var key in _lastErrors.Keys.Where(k => k.Pod == item.Key).ToList())
         {
             _lastErrors.TryRemove(key, out _);
+        }
+
+        // A pull under way goes on for whoever else waits on it; this pod no longer does.
+        foreach (var key in _pulling.Keys.Where(k => k.Pod == item.Key).ToList())
+        {
+            _pulling.TryRemove(key, out _);
         }
 
         return ValueTask.FromResult(StageOutcome.Continue);

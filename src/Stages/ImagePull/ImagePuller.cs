@@ -58,6 +58,7 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
     private readonly ImageResolver _resolver = new(store, options, time ?? TimeProvider.System);
     private readonly ConcurrentDictionary<string, Lazy<Task<PulledImage>>> _inFlight = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _verified = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _perRegistry = new(StringComparer.OrdinalIgnoreCase);
 
     public ContentStore Store => store;
 
@@ -109,6 +110,22 @@ public sealed class ImagePuller(IRegistryClient client, ContentStore store, Regi
     {
         await Task.Yield();
         var cancellationToken = CancellationToken.None; // a shared pull finishes for whoever waits next
+
+        // At most so many pulls in flight to one registry: one that hangs holds only its own turns.
+        var turn = _perRegistry.GetOrAdd(image.Registry, _ => new SemaphoreSlim(Math.Max(1, options.MaxConcurrentPullsPerRegistry)));
+        await turn.WaitAsync(cancellationToken);
+        try
+        {
+            return await ResolveAndRecordAsync(image, credentials, progress, cancellationToken);
+        }
+        finally
+        {
+            turn.Release();
+        }
+    }
+
+    private async Task<PulledImage> ResolveAndRecordAsync(ImageReference image, RegistryCredentials? credentials, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    {
         var source = new RegistrySource(client, image, credentials, options.Mirrors.GetValueOrDefault(image.Registry) ?? []);
         var record = await _resolver.ResolveAsync(image, source, image.ManifestReference, "pull", progress, cancellationToken) with { PulledWithCredentials = credentials is not null };
         store.Record(record);

@@ -111,7 +111,7 @@ public sealed class StatusReportStage : IResultSink<V1Pod>, IAsyncDisposable
     /// <summary>Failures the kubelet shows as the containers' waiting reason, with the pod left Pending.</summary>
     public static IReadOnlySet<string> ContainerWaitingReasons { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
-        KubeletReasons.ErrImagePull, KubeletReasons.ImagePullBackOff, KubeletReasons.ErrImageNeverPull, KubeletReasons.InvalidImageName, KubeletReasons.CreateContainerConfigError, KubeletReasons.CreateContainerError,
+        KubeletReasons.ContainerCreating, KubeletReasons.ErrImagePull, KubeletReasons.ImagePullBackOff, KubeletReasons.ErrImageNeverPull, KubeletReasons.InvalidImageName, KubeletReasons.CreateContainerConfigError, KubeletReasons.CreateContainerError,
     };
 
     private static PodRuntimeStatus WaitingOn(V1Pod pod, string reason, string message, DateTimeOffset since)

@@ -191,10 +191,18 @@ public sealed class RegistryAuthTests
         Data = new Dictionary<string, byte[]> { [ImagePullStage.DockerConfigJsonKey] = Encoding.UTF8.GetBytes(json) },
     };
 
-    private async Task<StageOutcome> PullPodAsync(ImagePullStage stage, V1Pod pod)
+    // As the pipeline runs the stage: a pull that waits on the network leaves it (ContainerCreating) and
+    // asks for the pod to be run again when it ends; the test runs it again then.
+    private async Task<StageOutcome> PullPodAsync(ImagePullStage stage, RecordingStageContext context, V1Pod pod)
     {
-        var pipelineItem = await StageItem.ForAsync(pod, stage, TestContext.CancellationToken);
-        return pipelineItem;
+        var outcome = await StageItem.ForAsync(pod, stage, TestContext.CancellationToken);
+        for (var reentries = context.Reentries.Count + 1; outcome.Reason == KubeletReasons.ContainerCreating; reentries++)
+        {
+            await context.WaitForReentriesAsync(reentries, TestContext.CancellationToken);
+            outcome = await StageItem.ForAsync(pod, stage, TestContext.CancellationToken);
+        }
+
+        return outcome;
     }
 
     [TestMethod]
@@ -215,7 +223,8 @@ public sealed class RegistryAuthTests
         var secrets = new Secrets(new() { ["default/regcred"] = DockerSecret(json) });
         using var client = new OciRegistryClient(new RegistryOptions());
         var puller = new ImagePuller(client, new ContentStore(_store), new RegistryOptions());
-        var stage = source == "node-file" ? new ImagePullStage(puller, new RecordingStageContext(), nodeCredentialsFile: nodeFile) : new ImagePullStage(puller, new RecordingStageContext(), secrets);
+        var context = new RecordingStageContext();
+        var stage = source == "node-file" ? new ImagePullStage(puller, context, nodeCredentialsFile: nodeFile) : new ImagePullStage(puller, context, secrets);
         var pod = new V1Pod
         {
             Metadata = new V1ObjectMeta { Name = "p", NamespaceProperty = "default", Uid = "u" },
@@ -226,7 +235,7 @@ public sealed class RegistryAuthTests
             },
         };
 
-        var outcome = await PullPodAsync(stage, pod);
+        var outcome = await PullPodAsync(stage, context, pod);
 
         Assert.AreEqual(StageOutcomeKind.Continue, outcome.Kind, outcome.Message);
     }
@@ -237,14 +246,15 @@ public sealed class RegistryAuthTests
     {
         var image = await PushAsync("nosecret");
         using var client = new OciRegistryClient(new RegistryOptions());
-        var stage = new ImagePullStage(new ImagePuller(client, new ContentStore(_store), new RegistryOptions()), new RecordingStageContext(), new Secrets([]));
+        var context = new RecordingStageContext();
+        var stage = new ImagePullStage(new ImagePuller(client, new ContentStore(_store), new RegistryOptions()), context, new Secrets([]));
         var pod = new V1Pod
         {
             Metadata = new V1ObjectMeta { Name = "p", NamespaceProperty = "default", Uid = "u" },
             Spec = new V1PodSpec { ImagePullSecrets = [new V1LocalObjectReference { Name = "missing" }], Containers = [new V1Container { Name = "main", Image = image.ToString() }] },
         };
 
-        var outcome = await PullPodAsync(stage, pod);
+        var outcome = await PullPodAsync(stage, context, pod);
 
         Assert.AreEqual("ErrImagePull", outcome.Reason);
         StringAssert.StartsWith(outcome.Message, $"container main: failed to pull image \"{image}\": ");

@@ -73,6 +73,52 @@ public sealed class RegistryTimeoutTests
 
     [TestMethod]
     [Timeout(Limits.Test, CooperativeCancellation = true)]
+    public async Task Five_pulls_hung_on_a_silent_registry_do_not_hold_the_slots_a_healthy_registrys_pull_needs()
+    {
+        await using var silent = new SilentRegistry(answer: null);
+        await using var healthy = await LocalRegistry.StartAsync(basicAuth: false, TestContext.CancellationToken);
+        var root = Directory.CreateTempSubdirectory("krustlet-hung-").FullName;
+        var time = new SignallingTimeProvider(); // the registry timeouts never pass: the hung pulls stay hung
+        using var client = new OciRegistryClient(new RegistryOptions(), time: time);
+        var good = Krustlet.Stages.ImagePull.ImageReference.Parse($"{healthy.Host}/healthy/hello:v1");
+        await Krustlet.Stages.ImagePull.WasmArtifactPusher.PushAsync(client, good, WasmFixtures.C("hello"), null, TestContext.CancellationToken);
+        var writer = new ObservingWriter();
+        await using var pipeline = PodPipeline.Start(
+            context => TestPods.Stages() with { ImagePull = new Krustlet.Stages.ImagePull.ImagePullStage(new Krustlet.Stages.ImagePull.ImagePuller(client, new Krustlet.Stages.ImagePull.ContentStore(root), new RegistryOptions()), context, time: time) },
+            writer,
+            TestPods.Options(), // ImagePull: 4 slots
+            time: time);
+        k8s.Models.V1Pod Pod(string name, string image) => new()
+        {
+            Metadata = new k8s.Models.V1ObjectMeta { Name = name, NamespaceProperty = "default", Uid = $"uid-{name}", ResourceVersion = "1" },
+            Spec = new k8s.Models.V1PodSpec { Containers = [new k8s.Models.V1Container { Name = "main", Image = image }] },
+        };
+
+        var hung = Enumerable.Range(0, 5).Select(i => Pod($"hung-{i}", $"{silent.Host}/app-{i}:v1")).ToList();
+        foreach (var pod in hung)
+        {
+            await pipeline.Graph.SubmitAsync(Krustlet.Pipeline.Events.PipelineEvent<k8s.Models.V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
+        }
+
+        foreach (var pod in hung)
+        {
+            var waiting = await writer.WaitForAsync(pod.Metadata.Uid, r => r.Reason == KubeletReasons.ContainerCreating, TestContext.CancellationToken);
+            Assert.AreEqual($"ImagePull: container main: Pulling image \"{pod.Spec.Containers[0].Image}\"", waiting.Message);
+            Assert.AreEqual(Krustlet.Stages.Run.PodPhase.Pending, waiting.Runtime!.Phase, "a pod whose image is being pulled is Pending, its container ContainerCreating");
+        }
+
+        var healthyPod = Pod("healthy", good.ToString());
+        await pipeline.Graph.SubmitAsync(Krustlet.Pipeline.Events.PipelineEvent<k8s.Models.V1Pod>.Upsert(healthyPod.Metadata.Uid, healthyPod), TestContext.CancellationToken);
+        var pulled = await writer.WaitForAsync(healthyPod.Metadata.Uid, r => r.Kind == Krustlet.Stages.StatusReport.PodReportKind.Applied, TestContext.CancellationToken);
+
+        Assert.IsNull(pulled.Reason, "pulled and through every stage while the five still hang");
+        Assert.IsTrue(hung.All(p => writer.Reports.Timelines()[p.Metadata.Uid][^1].Reason == KubeletReasons.ContainerCreating), "the hung ones are still pulling");
+        await pipeline.DisposeAsync();
+        Directory.Delete(root, recursive: true);
+    }
+
+    [TestMethod]
+    [Timeout(Limits.Test, CooperativeCancellation = true)]
     public async Task A_registry_that_never_answers_fails_the_request_after_the_response_timeout()
     {
         await using var registry = new SilentRegistry(answer: null);

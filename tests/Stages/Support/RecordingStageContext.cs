@@ -13,10 +13,38 @@ internal sealed class RecordingStageContext : IPodStageContext
 
     public ConcurrentQueue<(string Uid, string Message)> Evictions { get; } = new();
 
+    private readonly Lock _lock = new();
+    private readonly List<(int Count, TaskCompletionSource Seen)> _waiters = [];
+
     public bool Reenter(string uid, string reason)
     {
         Reentries.Enqueue((uid, reason));
+        lock (_lock)
+        {
+            foreach (var waiter in _waiters.Where(w => Reentries.Count >= w.Count).ToList())
+            {
+                waiter.Seen.TrySetResult();
+                _waiters.Remove(waiter);
+            }
+        }
+
         return true;
+    }
+
+    /// <summary>Completes once the stage has asked for <paramref name="count"/> re-entries in all.</summary>
+    public Task WaitForReentriesAsync(int count, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (Reentries.Count >= count)
+            {
+                return Task.CompletedTask;
+            }
+
+            var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((count, seen));
+            return seen.Task.WaitAsync(cancellationToken);
+        }
     }
 
     public ValueTask PublishAsync(PodReport report, CancellationToken cancellationToken)

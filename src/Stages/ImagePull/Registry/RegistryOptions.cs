@@ -16,6 +16,11 @@ public sealed record RegistryOptions
     /// <summary>How long a connection to a registry may take to open (the socket's connect, TLS included).</summary>
     public TimeSpan ConnectTimeout { get; init; } = DefaultConnectTimeout;
 
+    /// <summary>The kubelet-like bound on pulls in flight to one registry; more wait their turn without holding a stage slot.</summary>
+    public int MaxConcurrentPullsPerRegistry { get; init; } = DefaultMaxConcurrentPullsPerRegistry;
+
+    public const int DefaultMaxConcurrentPullsPerRegistry = 4;
+
     /// <summary>When a pod's pull credentials are checked for an image already on the node (the kubelet's <c>imagePullCredentialsVerificationPolicy</c>).</summary>
     public PullCredentialsVerification CredentialsVerification { get; init; } = PullCredentialsVerification.NeverVerifyPreloadedImages;
 
