@@ -113,7 +113,7 @@ public sealed class ImageCommandTests
         var done = new TaskCompletionSource<PodReport>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var pipeline = PodPipeline.Start(
             context => new PodStages(new PassStage(StageNames.Admission), new ImagePullStage(puller, context), new CompileStage(new CompileCache(engine, Path.Combine(_dataDir, "cache"))), new PassStage(StageNames.VolumeSetup), new RunStage(pool, new RunOptions(Path.Combine(_dataDir, "logs")), context)),
-            new Watching(writer, r => r.Runtime?.Phase is PodPhase.Succeeded or PodPhase.Failed || r.Kind == PodReportKind.Failed, done),
+            new Watching(writer, r => r.Runtime?.Phase is PodPhase.Succeeded or PodPhase.Failed || (r.Kind == PodReportKind.Failed && r.Reason != KubeletReasons.ContainerCreating), done),
             new PipelineOptions(StageNames.Defaults));
         var pod = new V1Pod
         {

@@ -187,7 +187,7 @@ internal sealed class WasmNode : IAsyncDisposable
             {
                 gate.TrySetResult();
             }
-            else if (report.Kind == PodReportKind.Failed)
+            else if (report.Kind == PodReportKind.Failed && report.Reason != KubeletReasons.ContainerCreating) // not "Pulling image": it goes on
             {
                 gate.TrySetException(new InvalidOperationException($"the pod failed: {report.Reason}: {report.Message}"));
             }
