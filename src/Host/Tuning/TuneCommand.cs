@@ -92,6 +92,7 @@ internal static class TuneCommand
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
         var scratch = Directory.CreateTempSubdirectory("krustlet-tune-input-").FullName;
+        var trials = TrialRoot() ?? scratch;
         try
         {
             TuneStream stream;
@@ -105,11 +106,35 @@ internal static class TuneCommand
                 return BadInputExitCode;
             }
 
-            return await SearchAsync(settings, request, stream, output, error, wrapStages, scratch, cancellationToken);
+            return await SearchAsync(settings, request, stream, output, error, wrapStages, trials, cancellationToken);
         }
         finally
         {
             Directory.Delete(scratch, recursive: true);
+            if (trials != scratch)
+            {
+                Directory.Delete(trials, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Where the trials' pod, log and state directories go: a tmpfs (<c>/dev/shm</c>) when there is one.
+    /// On a disk filesystem, ext4 makes every <c>mkdir</c> walk past the inodes freed in the last minutes
+    /// (<c>recently_deleted</c>), so the thousands of directories one trial, or one earlier run, deleted
+    /// slowed the next by up to twice its CPU whatever its settings; a tmpfs has no such memory.
+    /// </summary>
+    private static string? TrialRoot()
+    {
+        try
+        {
+            return OperatingSystem.IsLinux() && Directory.Exists("/dev/shm")
+                ? Directory.CreateDirectory(Path.Combine("/dev/shm", $"krustlet-tune-{Guid.NewGuid():N}"[..26])).FullName
+                : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 
@@ -162,6 +187,12 @@ internal static class TuneCommand
         return (settings, await TuneStream.BurstAsync(count, request.BurstImage!, settings.NodeName, store, scratch));
     }
 
+    /// <summary>The most uncounted passes of the whole stream before the first trial.</summary>
+    public const int MaxSettlingPasses = 30;
+
+    /// <summary>A settling pass during which the JIT compiled fewer methods than this means the process has settled.</summary>
+    public const int SettledJitMethods = 25;
+
     private static async Task<int> SearchAsync(AgentSettings settings, TuneRequest request, TuneStream stream, TextWriter output, TextWriter error, Func<PodStages, PodStages>? wrapStages, string scratch, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
@@ -182,14 +213,26 @@ internal static class TuneCommand
             return BadInputExitCode;
         }
 
-        // Then the whole stream once, not counted either: under a full trial's load the JIT is still
-        // promoting the hot paths to optimized code for seconds, and the first trials measured 20-80 %
-        // slower than the same settings later in the run.
-        var settleDeadline = request.Budget - clock.Elapsed < request.TrialTimeout ? request.Budget - clock.Elapsed : request.TrialTimeout;
-        if (settleDeadline > TimeSpan.Zero)
+        // Then the whole stream, not counted either, until the process has settled: under a full trial's
+        // load the JIT keeps recompiling hot paths (tiered compilation: quick code first, optimized code
+        // once a method is hot, instrumented in between) for 15-25 s, and first trials measured twice the
+        // CPU of the same settings later in the run. Settled: a pass during which the JIT compiled fewer
+        // than SettledJitMethods methods, or MaxSettlingPasses.
+        for (var pass = 1; pass <= MaxSettlingPasses; pass++)
         {
-            await error.WriteLineAsync($"tune: settling with the whole stream once (not counted) ...");
+            var settleDeadline = request.Budget - clock.Elapsed < request.TrialTimeout ? request.Budget - clock.Elapsed : request.TrialTimeout;
+            if (settleDeadline <= TimeSpan.Zero)
+            {
+                break;
+            }
+
+            var compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+            await error.WriteLineAsync($"tune: settling, pass {pass}: the whole stream, not counted ...");
             await TuneTrial.RunAsync(settings, settings.Pipeline, "settling", stream with { Pace = ReplayPace.AsFastAsPossible }, settleDeadline, wrapStages, _ => { }, scratch, cancellationToken);
+            if (System.Runtime.JitInfo.GetCompiledMethodCount() - compiled < SettledJitMethods)
+            {
+                break;
+            }
         }
 
         TrialResult? best = null;

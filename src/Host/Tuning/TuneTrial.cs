@@ -98,10 +98,11 @@ internal static class TuneTrial
     /// <param name="wrapStages">Wraps the trial's stages (tests make one stage expensive).</param>
     /// <param name="progress">Called about once a second.</param>
     /// <param name="scratchRoot">
-    /// Where the trial's directories go. They are left there for the caller to delete once the whole
-    /// search is over: deleting thousands of pod directories between trials makes the next trial's
-    /// <c>mkdir</c>s slower on ext4 (it passes over inodes freed in the last minutes, <c>recently_deleted</c>),
-    /// so each trial would run slower than the one before whatever its settings.
+    /// Where the trial's directories go. On a tmpfs (<c>/dev/shm</c>) they are deleted when the trial ends;
+    /// elsewhere they are left for the caller to delete once the whole search is over: deleting thousands
+    /// of pod directories between trials makes the next trial's <c>mkdir</c>s slower on ext4 (it passes
+    /// over inodes freed in the last minutes, <c>recently_deleted</c>), so each trial would run slower than
+    /// the one before whatever its settings.
     /// </param>
     /// <param name="cancellationToken">Stops the trial and the search.</param>
     public static async Task<TrialResult> RunAsync(AgentSettings settings, PipelineOptions options, string change, TuneStream stream, TimeSpan deadline, Func<PodStages, PodStages>? wrapStages, Action<TrialProgress> progress, string scratchRoot, CancellationToken cancellationToken)
@@ -166,6 +167,11 @@ internal static class TuneTrial
         await feeding;
         var timelines = writer.Timelines();
         await runtime.StopAsync();
+        if (scratch.StartsWith("/dev/shm/", StringComparison.Ordinal))
+        {
+            Directory.Delete(scratch, recursive: true); // on a tmpfs deleting costs the next trial nothing
+        }
+
         return Measure(options, change, finished, wall, stream, startedAt, timelines, peak, cpuUsed, samples);
     }
 
