@@ -1,15 +1,8 @@
 using k8s.Models;
 using Krustlet.Host.Standalone;
 using Krustlet.Host.Tests.Support;
-using Krustlet.Pipeline.Configuration;
-using Krustlet.Stages;
-using Krustlet.Stages.Admission;
-using Krustlet.Stages.Compile;
-using Krustlet.Stages.ImagePull;
-using Krustlet.Stages.ImagePull.Registry;
 using Krustlet.Stages.Run;
 using Krustlet.Stages.StatusReport;
-using Krustlet.Stages.VolumeSetup;
 
 namespace Krustlet.Host.Tests.BadInputs;
 
@@ -100,18 +93,9 @@ public sealed class BadManifestCorpusTests
 
         await File.WriteAllTextAsync(Path.Combine(manifests, "good.yaml"), Pod("good", "containers: [{name: main, image: examples.krustlet.dev/hello:v1, imagePullPolicy: IfNotPresent}]"), ct);
 
-        var store = new ContentStore(Path.Combine(_root, "images"));
-        await new OciLayoutImporter(store).ImportAsync(ExampleFiles.Layout, ct);
         var source = new StaticPodSource(manifests, Node) { WatchFiles = false };
-        using var engine = new WasmEngineHost(new WasmEngineOptions());
-        using var client = new OciRegistryClient(new RegistryOptions());
-        using var pool = new ExecutorPool(engine, 8);
-        var node = new NodeAllocatable(Node, 110, new ResourceQuantity("4"), new ResourceQuantity("4Gi"));
-        var writer = new WaitingWriter();
-        await using var pipeline = PodPipeline.Start(
-            context => new PodStages(new AdmissionStage(node), new ImagePullStage(new ImagePuller(client, store, new RegistryOptions()), context), new CompileStage(new CompileCache(engine, Path.Combine(_root, "cache"))), new VolumeSetupStage(source.Resources, new VolumeOptions(Path.Combine(_root, "pods")), node, context), new RunStage(pool, new RunOptions(Path.Combine(_root, "logs")), context)),
-            writer,
-            new PipelineOptions(StageNames.Defaults));
+        await using var stages = await ExampleStages.StartAsync(_root, Node, source.Resources, 8, ct);
+        var (pipeline, writer) = (stages.Pipeline, stages.Writer);
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var scanned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -1,16 +1,9 @@
 using k8s.Models;
 using Krustlet.Host.Standalone;
 using Krustlet.Host.Tests.Support;
-using Krustlet.Pipeline.Configuration;
 using Krustlet.Pipeline.Events;
-using Krustlet.Stages;
-using Krustlet.Stages.Admission;
-using Krustlet.Stages.Compile;
-using Krustlet.Stages.ImagePull;
-using Krustlet.Stages.ImagePull.Registry;
 using Krustlet.Stages.Run;
 using Krustlet.Stages.StatusReport;
-using Krustlet.Stages.VolumeSetup;
 
 namespace Krustlet.Host.Tests.Standalone;
 
@@ -52,19 +45,9 @@ public sealed class ExamplesTests
     public async Task Every_example_pod_runs_through_the_real_stages()
     {
         var ct = TestContext.CancellationToken;
-        var store = new ContentStore(Path.Combine(_root, "images"));
-        await new OciLayoutImporter(store).ImportAsync(ExampleFiles.Layout, ct);
         var source = new StaticPodSource(ExampleFiles.Pods, Node) { WatchFiles = false };
-        using var engine = new WasmEngineHost(new WasmEngineOptions());
-        using var client = new OciRegistryClient(new RegistryOptions());
-        using var pool = new ExecutorPool(engine, 8);
-        var node = new NodeAllocatable(Node, 110, new ResourceQuantity("4"), new ResourceQuantity("4Gi"));
-        var logs = Path.Combine(_root, "logs");
-        var writer = new WaitingWriter();
-        await using var pipeline = PodPipeline.Start(
-            context => new PodStages(new AdmissionStage(node), new ImagePullStage(new ImagePuller(client, store, new RegistryOptions()), context), new CompileStage(new CompileCache(engine, Path.Combine(_root, "cache"))), new VolumeSetupStage(source.Resources, new VolumeOptions(Path.Combine(_root, "pods")), node, context), new RunStage(pool, new RunOptions(logs), context)),
-            writer,
-            new PipelineOptions(StageNames.Defaults));
+        await using var stages = await ExampleStages.StartAsync(_root, Node, source.Resources, 8, ct);
+        var (pipeline, writer, logs) = (stages.Pipeline, stages.Writer, stages.Logs);
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var pods = new Dictionary<string, V1Pod>();
@@ -121,8 +104,6 @@ public sealed class ExamplesTests
     public async Task A_static_ConfigMap_changed_on_disk_reaches_a_running_pods_volume_at_the_next_sync()
     {
         var ct = TestContext.CancellationToken;
-        var store = new ContentStore(Path.Combine(_root, "images"));
-        await new OciLayoutImporter(store).ImportAsync(ExampleFiles.Layout, ct);
         var manifests = Directory.CreateDirectory(Path.Combine(_root, "manifests")).FullName;
         string ConfigMap(string message) => $"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  message: {message}\n";
         await File.WriteAllTextAsync(Path.Combine(manifests, "settings.yaml"), ConfigMap("first"), ct);
@@ -130,16 +111,8 @@ public sealed class ExamplesTests
             "apiVersion: v1", "kind: Pod", "metadata:", "  name: counter", "spec:", "  containers:", "  - name: counter", "    image: examples.krustlet.dev/counter:v1",
             "    imagePullPolicy: IfNotPresent", "    volumeMounts: [{name: settings, mountPath: /settings}]", "  volumes: [{name: settings, configMap: {name: settings}}]", ""), ct);
         var source = new StaticPodSource(manifests, Node) { WatchFiles = false };
-        using var engine = new WasmEngineHost(new WasmEngineOptions());
-        using var client = new OciRegistryClient(new RegistryOptions());
-        using var pool = new ExecutorPool(engine, 4);
-        var node = new NodeAllocatable(Node, 110, new ResourceQuantity("4"), new ResourceQuantity("4Gi"));
-        var writer = new WaitingWriter();
-        VolumeSetupStage? volumes = null;
-        await using var pipeline = PodPipeline.Start(
-            context => new PodStages(new AdmissionStage(node), new ImagePullStage(new ImagePuller(client, store, new RegistryOptions()), context), new CompileStage(new CompileCache(engine, Path.Combine(_root, "cache"))), volumes = new VolumeSetupStage(source.Resources, new VolumeOptions(Path.Combine(_root, "pods")), node, context), new RunStage(pool, new RunOptions(Path.Combine(_root, "logs")), context)),
-            writer,
-            new PipelineOptions(StageNames.Defaults));
+        await using var stages = await ExampleStages.StartAsync(_root, Node, source.Resources, 4, ct);
+        var (pipeline, writer, volumes) = (stages.Pipeline, stages.Writer, stages.Volumes);
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         await using var events = source.ReadAsync(stop.Token).GetAsyncEnumerator(stop.Token);
@@ -147,7 +120,7 @@ public sealed class ExamplesTests
         var counter = events.Current.Value!;
         await pipeline.Graph.SubmitAsync(events.Current, ct);
         await writer.WaitForAsync(counter.Metadata.Uid, r => r.Runtime is { } rt && rt.Containers.Count > 0 && rt.Containers[0].State is RunningState, ct);
-        var file = Path.Combine(volumes!.VolumePath(counter.Metadata.Uid, "settings"), "message");
+        var file = Path.Combine(volumes.VolumePath(counter.Metadata.Uid, "settings"), "message");
         Assert.AreEqual("first", File.ReadAllText(file));
 
         // The file changes; a new pod in the same rescan tells the test the scan (and its ConfigMaps) is in.
