@@ -195,10 +195,12 @@ public sealed class RegistryAuthTests
     // asks for the pod to be run again when it ends; the test runs it again then.
     private async Task<StageOutcome> PullPodAsync(ImagePullStage stage, RecordingStageContext context, V1Pod pod)
     {
+        // Counted before the pass: the pull may end, and ask for the re-entry, before the pass returns.
+        var reentries = context.Reentries.Count;
         var outcome = await StageItem.ForAsync(pod, stage, TestContext.CancellationToken);
-        for (var reentries = context.Reentries.Count + 1; outcome.Reason == KubeletReasons.ContainerCreating; reentries++)
+        while (outcome.Reason == KubeletReasons.ContainerCreating)
         {
-            await context.WaitForReentriesAsync(reentries, TestContext.CancellationToken);
+            await context.WaitForReentriesAsync(++reentries, TestContext.CancellationToken);
             outcome = await StageItem.ForAsync(pod, stage, TestContext.CancellationToken);
         }
 
