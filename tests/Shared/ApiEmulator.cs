@@ -63,6 +63,29 @@ public sealed partial class ApiEmulator : IAsyncDisposable
     /// <summary>Requests received, as "METHOD path?query".</summary>
     public List<string> Requests { get; } = [];
 
+    /// <summary>When each of <see cref="Requests"/> arrived (Stopwatch timestamps), in the same order.</summary>
+    public List<long> RequestTimes { get; } = [];
+
+    private List<(string Pod, string? Phase)> PodPhases { get; } = [];
+
+    /// <summary>Every pod status written through <c>pods/status</c>, in order: "namespace/name" and the phase it then had.</summary>
+    public (string Pod, string? Phase)[] PodPhaseHistory()
+    {
+        lock (_lock)
+        {
+            return [.. PodPhases];
+        }
+    }
+
+    /// <summary>Every request so far with the Stopwatch timestamp it arrived at.</summary>
+    public (string Request, long At)[] RequestLog()
+    {
+        lock (_lock)
+        {
+            return [.. Requests.Zip(RequestTimes)];
+        }
+    }
+
     public static async Task<ApiEmulator> StartAsync(CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -95,6 +118,23 @@ public sealed partial class ApiEmulator : IAsyncDisposable
             meta["creationTimestamp"] ??= DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
             Record(resource, exists ? "MODIFIED" : "ADDED", key, obj);
             return obj;
+        }
+    }
+
+    /// <summary>Changes a stored object in place (a client's update of its spec or labels; its status stays), a MODIFIED event.</summary>
+    public bool Update(string resource, string ns, string name, Action<JsonObject> change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        lock (_lock)
+        {
+            if (!_objects.TryGetValue((resource, ns, name), out var stored))
+            {
+                return false;
+            }
+
+            change(stored);
+            Record(resource, "MODIFIED", (resource, ns, name), stored);
+            return true;
         }
     }
 
@@ -246,6 +286,15 @@ public sealed partial class ApiEmulator : IAsyncDisposable
         }
     }
 
+    /// <summary>Injected faults not yet answered, by status code.</summary>
+    public int FaultsLeft(int status)
+    {
+        lock (_lock)
+        {
+            return _faults.Where(f => f.Status == status).Sum(f => f.Remaining);
+        }
+    }
+
     /// <summary>The next <paramref name="count"/> requests with this method whose path and query contain <paramref name="pathContains"/> get <paramref name="status"/>.</summary>
     public void Fail(string method, string pathContains, int status, int count = 1)
     {
@@ -263,6 +312,7 @@ public sealed partial class ApiEmulator : IAsyncDisposable
         lock (_lock)
         {
             Requests.Add($"{request.Method} {path}{request.QueryString}");
+            RequestTimes.Add(System.Diagnostics.Stopwatch.GetTimestamp());
             var target = $"{path}{request.QueryString}";
             var fault = _faults.FindIndex(f => f.Method == request.Method && target.Contains(f.PathContains, StringComparison.Ordinal));
             if (fault >= 0)
@@ -446,6 +496,10 @@ public sealed partial class ApiEmulator : IAsyncDisposable
                         {
                             MergePatch(stored, sub == "status" ? new JsonObject { ["status"] = patch["status"]?.DeepClone() } : patch);
                             Record(resource, "MODIFIED", (resource, ns, name), stored);
+                            if (resource == "pods" && sub == "status")
+                            {
+                                PodPhases.Add(($"{ns}/{name}", stored["status"]?["phase"]?.GetValue<string>()));
+                            }
                             current = stored.DeepClone().AsObject();
                         }
                     }
