@@ -120,7 +120,16 @@ public sealed class AgentRuntime : IAsyncDisposable
         var store = new ContentStore(settings.ImagesDirectory);
         var pressure = new NodePressure(new LinuxNodeSignalSource(settings.PodsDirectory, settings.ImagesDirectory), settings.Pressure, time, loggerFactory.CreateLogger<NodePressure>());
         var collector = new ImageCollector(store, loggerFactory.CreateLogger<ImageCollector>());
-        pressure.DiskPressureObserved += signals => collector.Collect(pods.Pods().SelectMany(p => PodContainers.All(p)).Select(c => c.Image), BytesToFree(settings.Pressure, signals));
+        IEnumerable<string> ImagesInUse() => pods.Pods().SelectMany(p => PodContainers.All(p)).Select(c => c.Image);
+        pressure.DiskPressureObserved += signals => collector.Collect(ImagesInUse(), BytesToFree(settings.Pressure, signals));
+        pressure.Evaluated += signals =>
+        {
+            // The kubelet's image GC: above the high threshold of usage, back down to the low one.
+            if (signals.ImageFsBytes is { Capacity: > 0 } fs && settings.ImageGcThresholds.High < 100 && (fs.Capacity - fs.Available) * 100.0 / fs.Capacity > settings.ImageGcThresholds.High)
+            {
+                collector.Collect(ImagesInUse(), (long)Math.Ceiling((fs.Capacity - fs.Available) - (fs.Capacity * settings.ImageGcThresholds.Low / 100.0)));
+            }
+        };
         var admission = new AdmissionOptions { MaxContainersPerPod = settings.MaxContainersPerPod, AllowOutboundNetwork = settings.AllowNetwork, ReservedPorts = reservedPorts, Pressure = pressure };
         var volumeOptions = new VolumeOptions(settings.PodsDirectory) { NodeIp = settings.NodeIp, AllowedHostPathPrefixes = settings.AllowedHostPathPrefixes, SyncFrequency = settings.SyncFrequency, EmptyDirSizeLimit = settings.EmptyDirSizeLimit };
         wrapStages ??= stages => stages;

@@ -99,6 +99,9 @@ public sealed record AgentSettings
     /// <summary><c>Volumes:SyncFrequency</c>: how often projected volumes follow their sources.</summary>
     public TimeSpan SyncFrequency { get; init; } = SettingsCatalog.SyncFrequency.Default;
 
+    /// <summary><c>ImageGc:HighThresholdPercent</c> and <c>LowThresholdPercent</c>: the image filesystem usage that starts image collection, and the usage it stops at.</summary>
+    public (int High, int Low) ImageGcThresholds { get; init; } = (85, 80);
+
     /// <summary><c>Eviction:Hard</c> and <c>Eviction:PressureTransitionPeriod</c>: the node's pressure conditions.</summary>
     public Stages.Pressure.NodePressureOptions Pressure { get; init; } = new();
 

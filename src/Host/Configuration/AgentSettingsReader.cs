@@ -111,6 +111,7 @@ public static partial class AgentSettingsReader
             AllowedHostPathPrefixes = HostPaths(values),
             SyncFrequency = values.Duration(SettingsCatalog.SyncFrequency),
             EmptyDirSizeLimit = EmptyDirSizeLimit(values, input.CanMount ?? Stages.VolumeSetup.EmptyDirLimits.CanMount),
+            ImageGcThresholds = ImageGcThresholds(values),
             Pressure = new Stages.Pressure.NodePressureOptions { Thresholds = EvictionThresholds(values), TransitionPeriod = values.Duration(SettingsCatalog.EvictionPressureTransitionPeriod) },
             LogRotation = new LogRotationOptions(values.Size(SettingsCatalog.LogMaxSize), values.Integer(SettingsCatalog.LogMaxFiles)),
             Backoff = backoff,
@@ -277,6 +278,18 @@ public static partial class AgentSettingsReader
                 values.Problem(SettingsCatalog.EmptyDirSizeLimit, $"must be Evict or Tmpfs (got '{text}')");
                 return Stages.VolumeSetup.EmptyDirSizeLimitMode.Evict;
         }
+    }
+
+    private static (int High, int Low) ImageGcThresholds(Values values)
+    {
+        var high = values.Integer(SettingsCatalog.ImageGcHighThreshold);
+        var low = values.Integer(SettingsCatalog.ImageGcLowThreshold);
+        if (low >= high && high < 100)
+        {
+            values.Problem(SettingsCatalog.ImageGcLowThreshold, $"must be below ImageGc:HighThresholdPercent ({high}) (got '{low}')");
+        }
+
+        return (high, low);
     }
 
     private static Stages.ImagePull.Registry.PullCredentialsVerification CredentialsVerification(Values values)

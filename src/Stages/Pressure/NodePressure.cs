@@ -79,6 +79,9 @@ public sealed partial class NodePressure : IDisposable
         _states = Enum.GetValues<PressureCondition>().ToDictionary(c => c, c => new PressureState(c, false, now, Calm(c)));
     }
 
+    /// <summary>Raised after every evaluation, with the signals read (the image collector's thresholds are checked on it).</summary>
+    public event Action<NodeSignals>? Evaluated;
+
     /// <summary>Raised after an evaluation in which a disk threshold was crossed, with the signals read.</summary>
     public event Action<NodeSignals>? DiskPressureObserved;
 
@@ -161,6 +164,7 @@ public sealed partial class NodePressure : IDisposable
             DiskPressureObserved?.Invoke(signals);
         }
 
+        Evaluated?.Invoke(signals);
         return signals;
     }
 

@@ -79,4 +79,42 @@ public sealed class NodePressureOnTmpfsTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task Above_the_image_gc_high_threshold_unused_images_go_without_any_pressure()
+    {
+        if (!EmptyDirLimits.CanMount)
+        {
+            Assert.Inconclusive("the test mounts a tmpfs and needs root; it runs as another user");
+        }
+
+        const long Size = 16L << 20;
+        var dir = Directory.CreateTempSubdirectory("krustlet-imagegc-").FullName;
+        var data = Directory.CreateDirectory(Path.Combine(dir, "data")).FullName;
+        EmptyDirLimits.MountTmpfs(data, Size, "the test's data directory");
+        try
+        {
+            // No eviction thresholds: only the image collector's 85 % / 80 % apply.
+            var settings = AgentSettingsReader.Read(new SettingsInput(null, new Dictionary<string, string>(), [new RawSetting(SettingsCatalog.DataDir, "test", Text: data), new RawSetting(SettingsCatalog.EvictionHard, "test", Text: "none")]));
+            var store = new ContentStore(settings.ImagesDirectory);
+            await new OciLayoutImporter(store).ImportAsync(ExampleFiles.Layout, TestContext.CancellationToken);
+            var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+            await using var runtime = AgentRuntime.Start(settings, new AgentServices(new StaticPodResources(), new InMemoryPodReportWriter(), NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods)), saveState: false, time: time);
+            Assert.IsNotEmpty(store.List());
+
+            // 88 % used: over the high threshold, under no pressure.
+            var free = new DriveInfo(data).AvailableFreeSpace;
+            await File.WriteAllBytesAsync(Path.Combine(data, "filler"), new byte[free - (Size * 12 / 100)], TestContext.CancellationToken);
+            runtime.Pressure.Evaluate();
+
+            Assert.IsEmpty(runtime.Pressure.Active);
+            Assert.IsEmpty(store.List(), "unused images removed to bring usage toward the low threshold");
+        }
+        finally
+        {
+            EmptyDirLimits.RemoveDirectory(data);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
