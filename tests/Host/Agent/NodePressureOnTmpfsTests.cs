@@ -24,24 +24,8 @@ public sealed class NodePressureOnTmpfsTests
     [Timeout(60_000, CooperativeCancellation = true)]
     public async Task A_full_data_directory_sets_DiskPressure_frees_the_unused_images_and_clears_after_the_transition_period()
     {
-        if (!EmptyDirLimits.CanMount)
+        await OnTmpfsAsync([], async (data, settings, store, time, runtime) =>
         {
-            Assert.Inconclusive("the test mounts a tmpfs and needs root; it runs as another user");
-        }
-
-        const long Size = 16L << 20;
-        var dir = Directory.CreateTempSubdirectory("krustlet-pressure-").FullName;
-        var data = Directory.CreateDirectory(Path.Combine(dir, "data")).FullName;
-        EmptyDirLimits.MountTmpfs(data, Size, "the test's data directory");
-        try
-        {
-            var settings = AgentSettingsReader.Read(new SettingsInput(null, new Dictionary<string, string>(), [new RawSetting(SettingsCatalog.DataDir, "test", Text: data)]));
-            var store = new ContentStore(settings.ImagesDirectory);
-            await new OciLayoutImporter(store).ImportAsync(ExampleFiles.Layout, TestContext.CancellationToken);
-            var images = store.List().Count;
-            Assert.IsGreaterThan(0, images);
-            var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-            await using var runtime = AgentRuntime.Start(settings, new AgentServices(new StaticPodResources(), new InMemoryPodReportWriter(), NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods)), saveState: false, time: time);
             Assert.IsEmpty(runtime.Pressure.Active, "an empty 16 MiB filesystem is under no pressure");
 
             // Fill it to 5 % free: under nodefs.available<10% and imagefs.available<15%.
@@ -72,37 +56,16 @@ public sealed class NodePressureOnTmpfsTests
             time.Advance(NodePressureOptions.DefaultTransitionPeriod);
             runtime.Pressure.Evaluate();
             Assert.IsEmpty(runtime.Pressure.Active);
-        }
-        finally
-        {
-            EmptyDirLimits.RemoveDirectory(data);
-            Directory.Delete(dir, recursive: true);
-        }
+        });
     }
 
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
     public async Task Above_the_image_gc_high_threshold_unused_images_go_without_any_pressure()
     {
-        if (!EmptyDirLimits.CanMount)
+        // No eviction thresholds: only the image collector's 85 % / 80 % apply.
+        await OnTmpfsAsync([new RawSetting(SettingsCatalog.EvictionHard, "test", Text: "none")], async (data, settings, store, time, runtime) =>
         {
-            Assert.Inconclusive("the test mounts a tmpfs and needs root; it runs as another user");
-        }
-
-        const long Size = 16L << 20;
-        var dir = Directory.CreateTempSubdirectory("krustlet-imagegc-").FullName;
-        var data = Directory.CreateDirectory(Path.Combine(dir, "data")).FullName;
-        EmptyDirLimits.MountTmpfs(data, Size, "the test's data directory");
-        try
-        {
-            // No eviction thresholds: only the image collector's 85 % / 80 % apply.
-            var settings = AgentSettingsReader.Read(new SettingsInput(null, new Dictionary<string, string>(), [new RawSetting(SettingsCatalog.DataDir, "test", Text: data), new RawSetting(SettingsCatalog.EvictionHard, "test", Text: "none")]));
-            var store = new ContentStore(settings.ImagesDirectory);
-            await new OciLayoutImporter(store).ImportAsync(ExampleFiles.Layout, TestContext.CancellationToken);
-            var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-            await using var runtime = AgentRuntime.Start(settings, new AgentServices(new StaticPodResources(), new InMemoryPodReportWriter(), NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods)), saveState: false, time: time);
-            Assert.IsNotEmpty(store.List());
-
             // 88 % used: over the high threshold, under no pressure.
             var free = new DriveInfo(data).AvailableFreeSpace;
             await File.WriteAllBytesAsync(Path.Combine(data, "filler"), new byte[free - (Size * 12 / 100)], TestContext.CancellationToken);
@@ -110,6 +73,31 @@ public sealed class NodePressureOnTmpfsTests
 
             Assert.IsEmpty(runtime.Pressure.Active);
             Assert.IsEmpty(store.List(), "unused images removed to bring usage toward the low threshold");
+        });
+    }
+
+    private const long Size = 16L << 20;
+
+    // The agent over a data directory on a 16 MiB tmpfs the test mounts, with the example images in its store.
+    private async Task OnTmpfsAsync(RawSetting[] extra, Func<string, AgentSettings, ContentStore, FakeTimeProvider, AgentRuntime, Task> body)
+    {
+        if (!EmptyDirLimits.CanMount)
+        {
+            Assert.Inconclusive("the test mounts a tmpfs and needs root; it runs as another user");
+        }
+
+        var dir = Directory.CreateTempSubdirectory("krustlet-pressure-").FullName;
+        var data = Directory.CreateDirectory(Path.Combine(dir, "data")).FullName;
+        EmptyDirLimits.MountTmpfs(data, Size, "the test's data directory");
+        try
+        {
+            var settings = AgentSettingsReader.Read(new SettingsInput(null, new Dictionary<string, string>(), [new RawSetting(SettingsCatalog.DataDir, "test", Text: data), .. extra]));
+            var store = new ContentStore(settings.ImagesDirectory);
+            await new OciLayoutImporter(store).ImportAsync(ExampleFiles.Layout, TestContext.CancellationToken);
+            Assert.IsNotEmpty(store.List());
+            var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+            await using var runtime = AgentRuntime.Start(settings, new AgentServices(new StaticPodResources(), new InMemoryPodReportWriter(), NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods)), saveState: false, time: time);
+            await body(data, settings, store, time, runtime);
         }
         finally
         {
