@@ -38,6 +38,7 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
     private readonly PodEvents.IPodEventRecorder _events = events ?? PodEvents.NullPodEventRecorder.Instance;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Pod, string Image), string> _lastErrors = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Pod, string Image), Task<PulledImage>> _pulling = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Pod, string Image), PulledImage> _pulled = new();
 
     public string Name => StageNames.ImagePull;
 
@@ -78,6 +79,14 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
             try
             {
                 var key = (item.Key, container.Image);
+                if (_pulled.TryGetValue(key, out var already))
+                {
+                    // Pulled for this pod already: an update of a pod under way (its labels, its status)
+                    // pulls nothing again, as the kubelet pulls only to start a container.
+                    pulled[container.Name] = already;
+                    continue;
+                }
+
                 if (!_pulling.TryGetValue(key, out var pull))
                 {
                     var credentials = await CredentialsAsync(pod, image, cancellationToken);
@@ -88,7 +97,15 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
                         _events.Record(pod, false, KubeletReasons.PullingImage, $"Pulling image \"{container.Image}\"", container.Name);
                         _pulling[key] = pull;
                         var uid = item.Key;
-                        _ = pull.ContinueWith(_ => context.Reenter(uid, "image pull finished"), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                        _ = pull.ContinueWith(
+                            done =>
+                            {
+                                _ = done.Exception; // observed here: a pod deleted meanwhile never awaits it
+                                context.Reenter(uid, "image pull finished");
+                            },
+                            CancellationToken.None,
+                            TaskContinuationOptions.ExecuteSynchronously,
+                            TaskScheduler.Default);
                     }
                 }
 
@@ -100,7 +117,7 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
                 }
 
                 _pulling.TryRemove(key, out _);
-                pulled[container.Name] = await pull;
+                pulled[container.Name] = _pulled[key] = await pull;
                 _events.Record(pod, false, KubeletReasons.PulledImage, $"Successfully pulled image \"{container.Image}\"", container.Name);
                 _retry.Clear(item.Key, container.Image);
                 _lastErrors.TryRemove((item.Key, container.Image), out _);
@@ -144,6 +161,11 @@ public sealed class ImagePullStage(ImagePuller puller, IPodStageContext context,
         foreach (var key in _pulling.Keys.Where(k => k.Pod == item.Key).ToList())
         {
             _pulling.TryRemove(key, out _);
+        }
+
+        foreach (var key in _pulled.Keys.Where(k => k.Pod == item.Key).ToList())
+        {
+            _pulled.TryRemove(key, out _);
         }
 
         return ValueTask.FromResult(StageOutcome.Continue);

@@ -59,4 +59,41 @@ public sealed class ImagePullBackoffTests
         Assert.IsTrue(recorded.All.Where(e => e.Reason == "Failed").All(e => e.Warning && e.Message.StartsWith($"Failed to pull image \"{image}\": ", StringComparison.Ordinal)));
         Directory.Delete(root, recursive: true);
     }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task An_update_of_a_pod_whose_image_was_pulled_pulls_nothing_again_and_never_shows_it_pulling()
+    {
+        await using var registry = await LocalRegistry.StartAsync(basicAuth: false, TestContext.CancellationToken);
+        var root = Directory.CreateTempSubdirectory("krustlet-repull-").FullName;
+        var handler = new InspectingHandler();
+        using var client = new OciRegistryClient(new RegistryOptions(), handler);
+        var writer = new ObservingWriter();
+        await using var pipeline = PodPipeline.Start(
+            context => TestPods.Stages() with { ImagePull = new ImagePullStage(new ImagePuller(client, new ContentStore(root), new RegistryOptions()), context) },
+            writer,
+            TestPods.Options());
+        var image = ImageReference.Parse($"{registry.Host}/always/app:latest"); // :latest: pull policy Always
+        await WasmArtifactPusher.PushAsync(client, image, WasmFixtures.C("hello"), null, TestContext.CancellationToken);
+        var pod = new V1Pod
+        {
+            Metadata = new V1ObjectMeta { Name = "always", NamespaceProperty = "default", Uid = "uid-always", ResourceVersion = "1" },
+            Spec = new V1PodSpec { Containers = [new V1Container { Name = "main", Image = image.ToString() }] },
+        };
+
+        await pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
+        await writer.WaitForAsync(pod.Metadata.Uid, r => r.Kind == PodReportKind.Applied, TestContext.CancellationToken);
+        var manifests = handler.ManifestGets;
+        var reports = writer.Reports.Timelines()[pod.Metadata.Uid].Count;
+
+        // Its labels change (resourceVersion 2): the pipeline runs it again.
+        pod.Metadata.Labels = new Dictionary<string, string> { ["tier"] = "web" };
+        pod.Metadata.ResourceVersion = "2";
+        await pipeline.Graph.SubmitAsync(PipelineEvent<V1Pod>.Upsert(pod.Metadata.Uid, pod), TestContext.CancellationToken);
+        await writer.WaitForAsync(pod.Metadata.Uid, r => r.Kind == PodReportKind.Applied && r.ResourceVersion == "2", TestContext.CancellationToken);
+
+        Assert.AreEqual(manifests, handler.ManifestGets, "no second pull");
+        Assert.IsFalse(writer.Reports.Timelines()[pod.Metadata.Uid].Skip(reports).Any(r => r.Reason == KubeletReasons.ContainerCreating), "never shown pulling again");
+        Directory.Delete(root, recursive: true);
+    }
 }
