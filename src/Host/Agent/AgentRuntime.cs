@@ -119,7 +119,7 @@ public sealed class AgentRuntime : IAsyncDisposable
         var reservedPorts = ReservedBy(settings);
         var store = new ContentStore(settings.ImagesDirectory);
         var pressure = new NodePressure(new LinuxNodeSignalSource(settings.PodsDirectory, settings.ImagesDirectory), settings.Pressure, time, loggerFactory.CreateLogger<NodePressure>());
-        var collector = new ImageCollector(store, loggerFactory.CreateLogger<ImageCollector>());
+        var collector = new ImageCollector(store, loggerFactory.CreateLogger<ImageCollector>(), time);
         IEnumerable<string> ImagesInUse() => pods.Pods().SelectMany(p => PodContainers.All(p)).Select(c => c.Image);
         pressure.DiskPressureObserved += signals => collector.Collect(ImagesInUse(), BytesToFree(settings.Pressure, signals));
         pressure.Evaluated += signals =>

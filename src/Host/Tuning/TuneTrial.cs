@@ -115,6 +115,11 @@ internal static class TuneTrial
             LogsDirectory = Path.Combine(scratch, "logs"),
             StateDirectory = Path.Combine(scratch, "state"),
             CompileCacheDirectory = Path.Combine(scratch, "compile-cache"),
+
+            // A trial measures the pipeline: it neither refuses pods under the machine's pressure nor
+            // collects the images of the store it plays from.
+            Pressure = new Stages.Pressure.NodePressureOptions { Thresholds = [] },
+            ImageGcThresholds = (100, 0),
         };
 
         // What the previous trial left for the collector is not this trial's memory.

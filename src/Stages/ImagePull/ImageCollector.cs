@@ -12,10 +12,16 @@ public sealed record ImageCollection(IReadOnlyList<string> Removed, long FreedBy
 /// The kubelet's image garbage collection, run when the node is under DiskPressure: images no pod on the
 /// node uses are forgotten, least recently pulled first, and their blobs deleted, until the bytes asked
 /// for are freed or no unused image is left. An image a pod uses is never removed, nor a blob another
-/// image holds.
+/// image holds, nor an image pulled or imported less than <paramref name="minimumAge"/> ago (the
+/// kubelet's <c>imageMinimumGCAge</c>, 2 minutes: the pods about to use it may not be known yet).
 /// </summary>
-public sealed partial class ImageCollector(ContentStore store, ILogger? logger = null)
+public sealed partial class ImageCollector(ContentStore store, ILogger? logger = null, TimeProvider? time = null, TimeSpan? minimumAge = null)
 {
+    /// <summary>The kubelet's default <c>imageMinimumGCAge</c>.</summary>
+    public static readonly TimeSpan DefaultMinimumAge = TimeSpan.FromMinutes(2);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly TimeSpan _minimumAge = minimumAge ?? DefaultMinimumAge;
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
     private readonly Lock _lock = new();
 
@@ -40,7 +46,8 @@ public sealed partial class ImageCollector(ContentStore store, ILogger? logger =
             }
 
             var images = store.List();
-            var kept = images.Where(i => used.Contains(i.Reference)).ToList();
+            var youngest = _time.GetUtcNow() - _minimumAge;
+            var kept = images.Where(i => used.Contains(i.Reference) || i.PulledAt > youngest).ToList();
             var removed = new List<string>();
             long freed = 0;
             foreach (var image in images.Except(kept).OrderBy(i => i.PulledAt))

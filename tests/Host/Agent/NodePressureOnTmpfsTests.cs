@@ -97,6 +97,7 @@ public sealed class NodePressureOnTmpfsTests
             Assert.IsNotEmpty(store.List());
             var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
             await using var runtime = AgentRuntime.Start(settings, new AgentServices(new StaticPodResources(), new InMemoryPodReportWriter(), NullPodEventRecorder.Instance, NodeAllocatable.OfThisMachine(settings.NodeName, settings.MaxPods)), saveState: false, time: time);
+            time.Advance(ImageCollector.DefaultMinimumAge + TimeSpan.FromSeconds(1)); // the images are old enough to collect
             await body(data, settings, store, time, runtime);
         }
         finally

@@ -20,7 +20,7 @@ public sealed class ImageCollectorTests
             var images = store.List().OrderBy(i => i.PulledAt).ToList();
             Assert.IsGreaterThanOrEqualTo(3, images.Count, "the example layout holds several images");
             var used = images[0].Reference;
-            var collector = new ImageCollector(store);
+            var collector = new ImageCollector(store, minimumAge: TimeSpan.Zero);
 
             // One byte asked: the oldest unused image goes, nothing more.
             var first = collector.Collect([used], 1);
@@ -33,6 +33,10 @@ public sealed class ImageCollectorTests
             CollectionAssert.AreEqual(new[] { used }, store.List().Select(i => i.Reference).ToArray());
             Assert.IsTrue(store.Find(used)!.Blobs.All(store.Has), "an image in use keeps every blob");
             Assert.AreEqual(store.Find(used)!.Blobs.Distinct().Count(), Directory.GetFiles(Path.Combine(root, "blobs", "sha256")).Length, "the others' blobs are deleted");
+
+            // An image pulled or imported within the minimum age (the kubelet's 2 minutes) stays, in use or not.
+            await new OciLayoutImporter(store).ImportAsync(ExampleFiles.Layout, TestContext.CancellationToken);
+            Assert.IsEmpty(new ImageCollector(store).Collect([], 0).Removed);
         }
         finally
         {
