@@ -34,7 +34,7 @@ public static class SettingsSources
         }
         catch (JsonException ex)
         {
-problems.Add($"the settings file {path} is not valid JSON: {Krustlet.Pipeline.Diagnostics.JsonErrorText.Describe(ex)}");
+            problems.Add($"the settings file {path} is not valid JSON: {Krustlet.Pipeline.Diagnostics.JsonErrorText.Describe(ex)}");
             return [];
         }
 

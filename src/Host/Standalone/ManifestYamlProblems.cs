@@ -100,7 +100,7 @@ internal static partial class ManifestYamlProblems
         var inner = ex.InnerException?.Message ?? string.Empty;
         if (CastTarget().Match(inner) is { Success: true } cast)
         {
-            return TypeDescription(cast.Groups["to"].Value);
+            return ObjectFieldProblems.Expected(cast.Groups["to"].Value);
         }
 
         if (ex.InnerException is { } cause && (ObjectFieldProblems.RefusedQuantity(cause) is not null || inner.Contains("ResourceQuantity", StringComparison.Ordinal)))
@@ -115,13 +115,11 @@ internal static partial class ManifestYamlProblems
 
         if (NoDeserializer().Match(ex.Message) is { Success: true } target)
         {
-            return TypeDescription(target.Groups["type"].Value);
+            return ObjectFieldProblems.Expected(target.Groups["type"].Value);
         }
 
         return null;
     }
-
-    private static string TypeDescription(string type) => ObjectFieldProblems.Expected(type);
 
     /// <summary>The path (<c>spec.containers[0].ports[0].containerPort</c>) and a description of the node that starts at <paramref name="mark"/>.</summary>
     private static (string? Path, string? Found) Locate(string text, Mark mark)
@@ -202,5 +200,4 @@ internal static partial class ManifestYamlProblems
 
     [GeneratedRegex(@"deserialize the node into type (?<type>[^\s,]+)", RegexOptions.CultureInvariant)]
     private static partial Regex NoDeserializer();
-
 }

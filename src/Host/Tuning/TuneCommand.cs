@@ -128,8 +128,8 @@ internal static class TuneCommand
     {
         try
         {
-            return OperatingSystem.IsLinux() && Directory.Exists("/dev/shm")
-                ? Directory.CreateDirectory(Path.Combine("/dev/shm", $"krustlet-tune-{Guid.NewGuid():N}"[..26])).FullName
+            return OperatingSystem.IsLinux() && Directory.Exists(TuneTrial.Tmpfs)
+                ? Directory.CreateDirectory(Path.Combine(TuneTrial.Tmpfs, $"krustlet-tune-{Guid.NewGuid():N}"[..26])).FullName
                 : null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -88,6 +88,9 @@ internal static class TuneTrial
     /// <summary>How often the stages' queue depth and in-flight counts are read.</summary>
     public static readonly TimeSpan SampleInterval = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>The tmpfs trials keep their directories on when the machine has one.</summary>
+    public const string Tmpfs = "/dev/shm";
+
     private static readonly IReadOnlyList<string> AllStages = [.. StageNames.GraphStages, StageNames.StatusReport];
 
     /// <param name="settings">The agent's settings; the trial's directories replace its pod, log, state and compile-cache ones.</param>
@@ -172,7 +175,7 @@ internal static class TuneTrial
         await feeding;
         var timelines = writer.Timelines();
         await runtime.StopAsync();
-        if (scratch.StartsWith("/dev/shm/", StringComparison.Ordinal))
+        if (scratch.StartsWith(Tmpfs + "/", StringComparison.Ordinal))
         {
             Directory.Delete(scratch, recursive: true); // on a tmpfs deleting costs the next trial nothing
         }

@@ -201,7 +201,7 @@ public sealed class WatchStreamReplaySource<T> : IEventSource<T>
         }
         catch (JsonException ex)
         {
-// A line is one event: its column says where.
+            // A line is one event: its column says where.
             return DecodedLine.Skipped(lineNumber, $"not valid JSON: {Diagnostics.JsonErrorText.Describe(ex, withLine: false)}");
         }
 

@@ -49,6 +49,7 @@ public sealed partial class ImageCollector(ContentStore store, ILogger? logger =
             var youngest = _time.GetUtcNow() - _minimumAge;
             var kept = images.Where(i => used.Contains(i.Reference) || i.PulledAt > youngest).ToList();
             var removed = new List<string>();
+            var remaining = images.ToList();
             long freed = 0;
             foreach (var image in images.Except(kept).OrderBy(i => i.PulledAt))
             {
@@ -58,7 +59,8 @@ public sealed partial class ImageCollector(ContentStore store, ILogger? logger =
                 }
 
                 // What goes with it: its blobs that no image still recorded holds.
-                var held = store.List().Where(i => i.Reference != image.Reference).SelectMany(i => i.Blobs).ToHashSet(StringComparer.Ordinal);
+                remaining.Remove(image);
+                var held = remaining.SelectMany(i => i.Blobs).ToHashSet(StringComparer.Ordinal);
                 var own = image.Blobs.Distinct(StringComparer.Ordinal).Where(b => !held.Contains(b) && store.Has(b)).Sum(b => new FileInfo(store.BlobPath(b)).Length);
                 store.Remove(image.Reference);
                 removed.Add(image.Reference);
